@@ -1,0 +1,4 @@
+//! SKELETON: the quickstart walkthrough comes with the macros (issue 3).
+fn main() {
+    println!("cacheward quickstart: not written yet");
+}

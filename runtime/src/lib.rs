@@ -1,0 +1,29 @@
+//! # cacheward
+//!
+//! Turn a store trait into a Redis-cached store at compile time.
+//!
+//! SKELETON: the crate docs are written with the macros (issue 3).
+
+#![warn(missing_docs)]
+
+mod backend;
+mod cache;
+mod codec;
+pub mod config;
+mod error;
+mod health;
+pub mod key;
+pub mod ratelimit;
+mod stats;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use backend::Backend;
+pub use cache::Cache;
+pub use cacheward_macros::cached_store;
+pub use error::{CacheError, ConfigError};
+pub use health::CacheHealth;
+pub use key::KeyPart;
+pub use stats::CacheStats;

@@ -1,0 +1,212 @@
+//! Test support for cacheward: a private `redis-server` per test.
+//!
+//! [`RedisServer::start`] launches `redis-server` on a free loopback port with
+//! persistence off and stops it when dropped. It can also kill, restart (on the same
+//! port), freeze (`SIGSTOP`) and thaw (`SIGCONT`) the server, which is how the failover
+//! tests break Redis for real. When no server can be started it panics with the
+//! reason: a test that needs Redis never passes without one.
+
+#![warn(missing_docs)]
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` process owned by a test.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    extra_args: Vec<String>,
+    child: Option<Child>,
+    frozen: bool,
+}
+
+/// Finds a loopback port that is free right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Where `redis-server` is, or a panic that says how to get it.
+pub fn redis_server_binary() -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let p = PathBuf::from(dir).join("redis-server");
+        if p.exists() {
+            return p;
+        }
+    }
+    if let Ok(out) = Command::new("which").arg("redis-server").output()
+        && out.status.success()
+    {
+        return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    }
+    panic!(
+        "redis-server is not installed: these tests need a real Redis. \
+         Run scripts/test (it installs it with apt-get) or `apt-get install redis-server`."
+    );
+}
+
+impl RedisServer {
+    /// Starts a server on a free loopback port. Panics if none can be started.
+    pub fn start() -> RedisServer {
+        Self::start_with_args(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments, e.g. `["--requirepass", "s3cret"]`.
+    pub fn start_with_args(extra: &[&str]) -> RedisServer {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("cacheward-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("create a redis working directory");
+            let mut server = RedisServer {
+                port,
+                dir,
+                extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+                child: None,
+                frozen: false,
+            };
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("could not start redis-server: {last_err}");
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let mut child = Command::new(redis_server_binary())
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+                "--loglevel",
+                "warning",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn redis-server: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                return Err(format!("redis-server exited with {status}: {err}"));
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+                self.child = Some(child);
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!(
+            "redis-server did not listen on port {} within 10 s",
+            self.port
+        ))
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A plain redis-rs client for assertions made behind the cache's back.
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client for the test server")
+    }
+
+    /// A new multiplexed async connection to the server, for raw checks (`GET`, `PTTL`, …).
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        self.client()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test server")
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "could not send SIG{sig} to redis-server");
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if self.frozen {
+            self.thaw();
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("could not restart redis-server: {e}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Freezes the server with SIGSTOP: connections stay open, nothing is answered.
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+        self.frozen = true;
+    }
+
+    /// Resumes a frozen server with SIGCONT.
+    pub fn thaw(&mut self) {
+        if self.frozen {
+            self.signal("CONT");
+            self.frozen = false;
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
