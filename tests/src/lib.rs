@@ -210,3 +210,71 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Where a parametrized suite runs: one Redis server, or (added by the cluster work)
+/// a Redis Cluster. Suites that should run on both are written as
+/// `async fn scenario(target: &Target)` and called once per kind of target, so the
+/// cluster run reuses them instead of copying them.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Target {
+    /// A single private `redis-server`.
+    Single(RedisServer),
+}
+
+impl Target {
+    /// A target backed by a fresh single server.
+    pub fn single() -> Target {
+        Target::Single(RedisServer::start())
+    }
+
+    /// The URL a `Cache` for this target is built from.
+    pub fn url(&self) -> String {
+        match self {
+            Target::Single(s) => s.url(),
+        }
+    }
+
+    /// A raw connection for assertions made behind the cache's back (`GET`, `PTTL`, …).
+    pub async fn raw(&self) -> RawConnection {
+        match self {
+            Target::Single(s) => RawConnection::Single(s.connection().await),
+        }
+    }
+}
+
+/// A raw redis-rs connection to a [`Target`], usable with `query_async`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum RawConnection {
+    /// To a single server.
+    Single(redis::aio::MultiplexedConnection),
+}
+
+impl redis::aio::ConnectionLike for RawConnection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RawConnection::Single(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RawConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RawConnection::Single(c) => c.get_db(),
+        }
+    }
+}
