@@ -137,7 +137,8 @@ async fn redis_killed_mid_run_under_64_tasks() {
     let stats = cache.stats();
     assert!(stats.errors > 0, "{stats:?}");
     assert!(stats.breaker_openings >= 1, "{stats:?}");
-    assert_eq!(cache.health().await.circuit, Some(CircuitState::Open));
+    // Open, or half-open while a probe is in flight.
+    assert_ne!(cache.health().await.circuit, Some(CircuitState::Closed));
     assert!(!cache.health().await.healthy);
 
     server.restart();
