@@ -176,7 +176,10 @@ impl Cache {
             healthy: result.is_ok(),
             backend,
             latency: result.is_ok().then_some(latency),
-            error: result.err().map(|e| e.to_string()),
+            error: result.err().map(|e| match self.inner.store.endpoint() {
+                Some(endpoint) => format!("{endpoint}: {e}"),
+                None => e.to_string(),
+            }),
             circuit: self.inner.store.circuit(),
         }
     }
@@ -257,18 +260,19 @@ impl Cache {
         if let Some(suppressed) = self.inner.log.allow(op) {
             let label = slot.label;
             let backend = self.backend().as_str();
+            let endpoint = self.inner.store.endpoint().unwrap_or("-");
             let operation = op.as_str();
             match op {
                 Op::Get | Op::GetMany => tracing::warn!(
-                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache get failed - treating as cache miss"
                 ),
                 Op::Set | Op::SetMany => tracing::warn!(
-                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache set failed - continuing without cache"
                 ),
                 _ => tracing::warn!(
-                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache delete failed - the entry lives until its TTL"
                 ),
             }

@@ -150,11 +150,16 @@ impl RedisServer {
             .expect("connect to the test server")
     }
 
-    /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
-    pub fn cache(&self) -> cacheward::Cache {
+    /// A [`cacheward::CacheBuilder`] for this server with a [`TEST_DEADLINE`] deadline.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
         cacheward::Cache::builder()
             .redis_url(self.url())
             .deadline(TEST_DEADLINE)
+    }
+
+    /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        self.builder()
             .build()
             .expect("the test server's URL is valid")
     }
@@ -250,11 +255,19 @@ impl Target {
         }
     }
 
+    /// A [`cacheward::CacheBuilder`] for this target with a [`TEST_DEADLINE`] deadline,
+    /// for scenarios that need other settings too.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
+        match self {
+            Target::Single(s) => s.builder(),
+        }
+    }
+
     /// A [`cacheward::Cache`] on this target with a [`TEST_DEADLINE`] deadline.
     pub fn cache(&self) -> cacheward::Cache {
-        match self {
-            Target::Single(s) => s.cache(),
-        }
+        self.builder()
+            .build()
+            .expect("the test target's URL is valid")
     }
 
     /// A raw connection for assertions made behind the cache's back (`GET`, `PTTL`, …).

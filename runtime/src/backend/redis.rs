@@ -197,12 +197,6 @@ impl RedisStore {
         self.password.as_deref()
     }
 
-    /// The URL with its password replaced by `***`.
-    #[cfg(test)]
-    pub(crate) fn display_url(&self) -> &str {
-        &self.display_url
-    }
-
     #[inline]
     fn manager(&self) -> Result<ConnectionManager, CacheError> {
         if let Some(m) = &*self.conn.load() {
@@ -259,6 +253,10 @@ impl RedisStore {
 
 impl RemoteStore for RedisStore {
     const BACKEND: Backend = Backend::Redis;
+
+    fn endpoint(&self) -> &str {
+        &self.display_url
+    }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         self.idempotent(redis::cmd("GET").arg(key)).await
@@ -370,7 +368,7 @@ mod tests {
         assert_eq!(s.password(), Some("fromenv"));
         let s = RedisStore::new("redis://app:inurl@127.0.0.1:6379", &opts).unwrap();
         assert_eq!(s.password(), Some("inurl"));
-        assert_eq!(s.display_url(), "redis://app:***@127.0.0.1:6379");
+        assert_eq!(s.endpoint(), "redis://app:***@127.0.0.1:6379");
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("inurl"), "{dbg}");
         assert!(RedisStore::new("redis://[::1]:6379", &RedisOptions::default()).is_ok());
