@@ -498,3 +498,53 @@ impl Cache {
         self.inner.store.eval(script, keys, args).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn operations_are_counted_under_their_label() {
+        let cache = Cache::memory();
+        let ttl = Duration::from_secs(5);
+        cache
+            .set_labeled("policy:1", &1_u32, ttl, "policy:<id>")
+            .await;
+        assert_eq!(
+            cache.get_labeled::<u32>("policy:1", "policy:<id>").await,
+            Some(1)
+        );
+        assert_eq!(
+            cache.get_labeled::<u32>("policy:2", "policy:<id>").await,
+            None
+        );
+        cache
+            .del_labeled(&["policy:1", "policy:2"], "policy:<id>")
+            .await;
+        assert_eq!(cache.get::<u32>("other").await, None);
+
+        let policy = cache.label_stats("policy:<id>");
+        assert_eq!(
+            (policy.hits, policy.misses, policy.sets, policy.deletes),
+            (1, 1, 1, 2)
+        );
+        let direct = cache.label_stats(DIRECT_LABEL);
+        assert_eq!((direct.hits, direct.misses), (0, 1));
+        let labels: Vec<&str> = cache.stats_by_label().iter().map(|(l, _)| *l).collect();
+        assert_eq!(labels, vec![DIRECT_LABEL, "policy:<id>"]);
+        assert_eq!(cache.stats().misses, 2);
+        assert_eq!(cache.label_stats("never-used"), CacheStats::default());
+    }
+
+    #[tokio::test]
+    async fn a_value_that_cannot_be_encoded_is_an_error_not_a_panic() {
+        use std::collections::HashMap;
+        let cache = Cache::memory();
+        // JSON object keys must be strings: a map keyed by tuples cannot be encoded.
+        let bad: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
+        cache.set("k", &bad, Duration::from_secs(5)).await;
+        assert_eq!(cache.get::<u8>("k").await, None);
+        let stats = cache.stats();
+        assert_eq!((stats.errors, stats.sets), (1, 0));
+    }
+}
