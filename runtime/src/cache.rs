@@ -28,6 +28,13 @@ pub const DIRECT_LABEL: &str = "direct";
 /// `Cache` is cheap to clone (one `Arc`) and `Send + Sync + 'static`; clones share the
 /// connection, the circuit breaker and the counters.
 ///
+/// Operations need a tokio runtime with its IO and time drivers (what `#[tokio::main]`
+/// gives); outside one they are misses. With the `metrics` feature, operations are
+/// reported through the `metrics` facade (`cache.operations.total`,
+/// `cache.operation.duration`, `cache.errors.total`, labelled by operation, result,
+/// backend and cache label, never by key); metric handles are registered on first
+/// use and kept, so install the recorder before the first cache operation.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
