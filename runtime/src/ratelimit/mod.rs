@@ -169,52 +169,57 @@ impl RateLimiter {
     /// assert_eq!(limiter.clone().prefix("copilot").key(42_u64), "copilot:ratelimit:login:{42}");
     /// ```
     pub fn key(&self, id: impl KeyPart) -> String {
-        self.key_dyn(&id)
-    }
-
-    fn key_dyn(&self, id: &dyn KeyPartDyn) -> String {
         let mut key = String::with_capacity(self.key_prefix.len() + 24);
         key.push_str(&self.key_prefix);
         key.push('{');
-        id.write_dyn(&mut key);
+        id.write_key_part(&mut key);
         key.push('}');
         key
     }
 
     /// Takes one unit for `id`; `true` if the request may proceed (always `true`
     /// when degraded).
-    pub async fn check(&self, id: impl KeyPart) -> bool {
-        self.check_detailed(id).await.allowed
+    ///
+    /// The key is built before the returned future starts, so the future is `Send`
+    /// whatever the identifier's type (the same holds for every method below).
+    pub fn check(&self, id: impl KeyPart) -> impl Future<Output = bool> + Send + '_ {
+        let check = self.run(self.key(id), 1, false);
+        async move { check.await.allowed }
     }
 
     /// Takes one unit for `id` and says how it went.
-    pub async fn check_detailed(&self, id: impl KeyPart) -> Decision {
-        self.run(&id, 1, false).await
+    pub fn check_detailed(&self, id: impl KeyPart) -> impl Future<Output = Decision> + Send + '_ {
+        self.run(self.key(id), 1, false)
     }
 
     /// Takes `cost` units for `id` at once, all or nothing: a request whose cost does
     /// not fit is rejected and takes nothing. A cost of 0 takes nothing and is allowed
     /// unless the identifier is already over its limit; a cost above the algorithm's
     /// limit is always rejected.
-    pub async fn check_n(&self, id: impl KeyPart, cost: u64) -> Decision {
-        self.run(&id, cost, false).await
+    pub fn check_n(
+        &self,
+        id: impl KeyPart,
+        cost: u64,
+    ) -> impl Future<Output = Decision> + Send + '_ {
+        self.run(self.key(id), cost, false)
     }
 
     /// The state of `id` without taking anything: `allowed` says whether a one-unit
     /// check would be allowed now, `remaining` how many units are left. Not counted as
     /// a check in [`stats`](Self::stats).
-    pub async fn peek(&self, id: impl KeyPart) -> Decision {
-        self.run(&id, 1, true).await
+    pub fn peek(&self, id: impl KeyPart) -> impl Future<Output = Decision> + Send + '_ {
+        self.run(self.key(id), 1, true)
     }
 
     /// Forgets `id`'s state in this bucket (one `DEL` of exactly [`key`](Self::key);
     /// never a pattern). Failures are logged and counted, like every cache failure.
-    pub async fn reset(&self, id: impl KeyPart) {
-        if !self.enforcing {
-            return;
+    pub fn reset(&self, id: impl KeyPart) -> impl Future<Output = ()> + Send + '_ {
+        let key = self.key(id);
+        async move {
+            if self.enforcing {
+                self.cache.del_labeled(&[&key], LABEL).await;
+            }
         }
-        let key = self.key_dyn(&id);
-        self.cache.del_labeled(&[&key], LABEL).await;
     }
 
     /// A snapshot of this limiter's counters (shared by its clones).
@@ -222,14 +227,13 @@ impl RateLimiter {
         self.shared.snapshot()
     }
 
-    async fn run(&self, id: &dyn KeyPartDyn, cost: u64, peek: bool) -> Decision {
+    async fn run(&self, key: String, cost: u64, peek: bool) -> Decision {
         let backend = self.cache.backend();
         if !self.enforcing {
             let decision = Decision::fail_open(self.limit());
             self.record(peek, Outcome::Degraded, backend, Duration::ZERO);
             return decision;
         }
-        let key = self.key_dyn(id);
         let start = Instant::now();
         let args = self.algorithm.script_args(cost, peek);
         let reply = self
@@ -305,18 +309,6 @@ impl RateLimiter {
                 "cacheward: rate limiter check failed - allowing the request (fail-open)"
             );
         }
-    }
-}
-
-/// Object-safe access to [`KeyPart`], so the check path is compiled once rather than
-/// once per identifier type.
-trait KeyPartDyn {
-    fn write_dyn(&self, out: &mut String);
-}
-
-impl<T: KeyPart> KeyPartDyn for T {
-    fn write_dyn(&self, out: &mut String) {
-        self.write_key_part(out);
     }
 }
 

@@ -31,4 +31,8 @@ if not peek and cost > 0 then
   redis.call('HSET', KEYS[1], 'w', win, 'c', used)
   redis.call('PEXPIRE', KEYS[1], reset)
 end
+-- Allowed: reset_after is when the whole limit is back (now, if nothing is used).
+if used == 0 then
+  reset = 0
+end
 return {1, limit - used, reset}
