@@ -591,3 +591,116 @@ mod tests {
         assert!(dbg.contains("api"), "{dbg}");
     }
 }
+
+#[cfg(all(test, feature = "metrics"))]
+mod metrics_tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+        SharedString, Unit,
+    };
+
+    use super::*;
+
+    /// Records every counter increment and histogram sample under `name{label=value,..}`.
+    #[derive(Default)]
+    struct TestRecorder(Arc<Mutex<BTreeMap<String, f64>>>);
+
+    struct Handle(Arc<Mutex<BTreeMap<String, f64>>>, String);
+
+    impl CounterFn for Handle {
+        fn increment(&self, value: u64) {
+            *self.0.lock().unwrap().entry(self.1.clone()).or_default() += value as f64;
+        }
+        fn absolute(&self, value: u64) {
+            self.0.lock().unwrap().insert(self.1.clone(), value as f64);
+        }
+    }
+
+    impl HistogramFn for Handle {
+        fn record(&self, _value: f64) {
+            *self.0.lock().unwrap().entry(self.1.clone()).or_default() += 1.0;
+        }
+    }
+
+    fn name(key: &Key) -> String {
+        let mut labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        format!("{}{{{}}}", key.name(), labels.join(","))
+    }
+
+    impl Recorder for TestRecorder {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(Arc::new(Handle(self.0.clone(), name(key))))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(Arc::new(Handle(self.0.clone(), name(key))))
+        }
+    }
+
+    #[test]
+    fn checks_errors_and_durations_are_emitted() {
+        let recorder = TestRecorder::default();
+        let seen = recorder.0.clone();
+        metrics::with_local_recorder(&recorder, || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let w = Duration::from_secs(1);
+                let allow_all =
+                    RateLimiter::new(&Cache::pass_through(), "m", Algorithm::fixed_window(1, w));
+                for _ in 0..3 {
+                    allow_all.check("x").await;
+                }
+                // Nothing listens on port 1: every check fails and fails open.
+                let down = RateLimiter::new(
+                    &Cache::redis("redis://127.0.0.1:1").unwrap(),
+                    "m",
+                    Algorithm::fixed_window(1, w),
+                );
+                for _ in 0..2 {
+                    down.check("x").await;
+                }
+                down.peek("x").await;
+            });
+        });
+        let seen = seen.lock().unwrap();
+        let get = |k: &str| seen.get(k).copied().unwrap_or(0.0);
+        assert_eq!(
+            get("ratelimiter.checks.total{backend=passthrough,result=degraded}"),
+            3.0,
+            "{seen:#?}"
+        );
+        assert_eq!(
+            get("ratelimiter.check.duration{backend=passthrough,result=degraded}"),
+            3.0
+        );
+        assert_eq!(
+            get("ratelimiter.checks.total{backend=redis,result=degraded}"),
+            2.0
+        );
+        assert_eq!(
+            get("ratelimiter.check.duration{backend=redis,result=degraded}"),
+            2.0
+        );
+        let errors: f64 = seen
+            .iter()
+            .filter(|(k, _)| k.starts_with("ratelimiter.errors.total{backend=redis,error_type="))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(errors, 3.0, "two checks and a peek: {seen:#?}");
+    }
+}
