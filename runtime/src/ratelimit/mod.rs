@@ -360,9 +360,7 @@ impl Failure {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn kind(&self) -> &'static str {
         match self {
-            Failure::Cache(CacheError::Timeout(_)) => "timeout",
-            Failure::Cache(CacheError::Redis(_)) => "redis",
-            Failure::Cache(_) => "unavailable",
+            Failure::Cache(err) => err.kind_str(),
             Failure::Reply(_) => "reply",
         }
     }

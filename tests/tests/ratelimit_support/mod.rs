@@ -10,8 +10,16 @@ use cacheward::Cache;
 use cacheward_tests::{RawConnection, Target};
 
 /// A cache on `target` with its own connection: each call is a separate instance.
+///
+/// Its deadline is generous (2 s, not the 20 ms default): these suites check what
+/// the limiter decides under heavy concurrency on a small shared machine, and a check
+/// that timed out would fail open (and might still be counted by Redis later).
 pub fn cache(target: &Target) -> Cache {
-    Cache::redis(&target.url()).expect("the target's URL is valid")
+    Cache::builder()
+        .redis_url(target.url())
+        .deadline(Duration::from_secs(2))
+        .build()
+        .expect("the target's URL is valid")
 }
 
 /// The server clock, mapped onto this process's monotonic clock.
