@@ -38,7 +38,11 @@ async fn pttl(raw: &mut RawConnection, key: &str) -> i64 {
 }
 
 async fn exists(raw: &mut RawConnection, key: &str) -> bool {
-    let n: i64 = redis::cmd("EXISTS").arg(key).query_async(raw).await.unwrap();
+    let n: i64 = redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(raw)
+        .await
+        .unwrap();
     n == 1
 }
 
@@ -48,12 +52,21 @@ async fn round_trip_scenario(target: &Target) {
     let key = "copilot:llm:policy:acme";
 
     assert_eq!(cache.get::<Policy>(key).await, None);
-    cache.set(key, &policy("acme"), Duration::from_secs(300)).await;
+    cache
+        .set(key, &policy("acme"), Duration::from_secs(300))
+        .await;
     assert_eq!(cache.get::<Policy>(key).await, Some(policy("acme")));
 
     // Stored as plain JSON (readable in redis-cli), with a TTL.
-    let stored: String = redis::cmd("GET").arg(key).query_async(&mut raw).await.unwrap();
-    assert_eq!(serde_json::from_str::<Policy>(&stored).unwrap(), policy("acme"));
+    let stored: String = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Policy>(&stored).unwrap(),
+        policy("acme")
+    );
     let ms = pttl(&mut raw, key).await;
     assert!(ms > 0 && ms <= 300_000, "PTTL {ms}");
 
@@ -100,7 +113,10 @@ async fn batch_scenario(target: &Target) {
     assert_eq!(got.len(), 11);
     assert_eq!(got[3], None);
     let found: Vec<Policy> = got.into_iter().flatten().collect();
-    assert_eq!(found, entries.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        found,
+        entries.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>()
+    );
 
     cache.del_many(&keys[..5]).await;
     for key in &keys[..5] {
@@ -110,7 +126,9 @@ async fn batch_scenario(target: &Target) {
     assert_eq!(after.iter().filter(|v| v.is_some()).count(), 6);
 
     // Empty batches are no-ops, not errors.
-    cache.set_many::<Policy, &str>(&[], Duration::from_secs(1)).await;
+    cache
+        .set_many::<Policy, &str>(&[], Duration::from_secs(1))
+        .await;
     assert!(cache.get_many::<Policy, &str>(&[]).await.is_empty());
     cache.del_many::<&str>(&[]).await;
 
@@ -130,7 +148,12 @@ async fn garbage_scenario(target: &Target) {
         ("copilot:garbage:schema", br#"{"tenant_id": 42}"#),
         ("copilot:garbage:marker", b"\0LZ4\x10\0\0\0nonsense"),
     ] {
-        let _: () = redis::cmd("SET").arg(key).arg(junk).query_async(&mut raw).await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(junk)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
         assert_eq!(cache.get::<Policy>(key).await, None, "{key}");
         // The entry is deleted in the background.
         let mut gone = false;
@@ -169,31 +192,65 @@ async fn compression_scenario(target: &Target) {
     let json_len = serde_json::to_vec(&big).unwrap().len();
     assert!(json_len > 1024);
 
-    compressing.set("big:lz4", &big, Duration::from_secs(60)).await;
-    let stored: Vec<u8> = redis::cmd("GET").arg("big:lz4").query_async(&mut raw).await.unwrap();
-    assert!(stored.starts_with(b"\0LZ4"), "compressed entries carry the marker");
-    assert!(stored.len() < json_len / 2, "{} vs {json_len}", stored.len());
-    assert_eq!(compressing.get::<Policy>("big:lz4").await, Some(big.clone()));
+    compressing
+        .set("big:lz4", &big, Duration::from_secs(60))
+        .await;
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg("big:lz4")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with(b"\0LZ4"),
+        "compressed entries carry the marker"
+    );
+    assert!(
+        stored.len() < json_len / 2,
+        "{} vs {json_len}",
+        stored.len()
+    );
+    assert_eq!(
+        compressing.get::<Policy>("big:lz4").await,
+        Some(big.clone())
+    );
 
     // Small values stay readable JSON even with compression on.
-    compressing.set("small", &policy("s"), Duration::from_secs(60)).await;
-    let stored: Vec<u8> = redis::cmd("GET").arg("small").query_async(&mut raw).await.unwrap();
+    compressing
+        .set("small", &policy("s"), Duration::from_secs(60))
+        .await;
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg("small")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     assert_eq!(stored[0], b'{');
 
     // Both forms coexist: each cache reads what the other wrote.
     plain.set("big:json", &big, Duration::from_secs(60)).await;
-    let stored: Vec<u8> = redis::cmd("GET").arg("big:json").query_async(&mut raw).await.unwrap();
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg("big:json")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     assert_eq!(stored[0], b'{');
     assert_eq!(plain.get::<Policy>("big:lz4").await, Some(big.clone()));
     assert_eq!(compressing.get::<Policy>("big:json").await, Some(big));
-    assert_eq!(plain.stats().decode_failures + compressing.stats().decode_failures, 0);
+    assert_eq!(
+        plain.stats().decode_failures + compressing.stats().decode_failures,
+        0
+    );
 }
 
 /// A backend that answers with an error (WRONGTYPE) gives a miss, counted, never surfaced.
 async fn erroring_backend_scenario(target: &Target) {
     let cache = cache_for(target);
     let mut raw = target.raw().await;
-    let _: () = redis::cmd("RPUSH").arg("a:list").arg("x").query_async(&mut raw).await.unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("a:list")
+        .arg("x")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     assert_eq!(cache.get::<String>("a:list").await, None);
     let got: Vec<Option<String>> = cache.get_many(&["a:list"]).await;
     assert_eq!(got, vec![None]);
@@ -239,7 +296,10 @@ async fn pass_through_caches_nothing() {
     assert_eq!(cache.backend(), Backend::PassThrough);
     cache.set("k", &1_u32, Duration::from_secs(60)).await;
     assert_eq!(cache.get::<u32>("k").await, None);
-    assert_eq!(cache.get_many::<u32, _>(&["k", "j"]).await, vec![None, None]);
+    assert_eq!(
+        cache.get_many::<u32, _>(&["k", "j"]).await,
+        vec![None, None]
+    );
     cache.del("k").await;
     let health = cache.health().await;
     assert!(health.healthy);
@@ -250,10 +310,16 @@ async fn pass_through_caches_nothing() {
 
 #[tokio::test]
 async fn memory_backend_honours_ttls_and_its_bound() {
-    let cache = Cache::builder().memory().memory_capacity(3).build().unwrap();
+    let cache = Cache::builder()
+        .memory()
+        .memory_capacity(3)
+        .build()
+        .unwrap();
     assert_eq!(cache.backend(), Backend::Memory);
     for i in 0..5_u32 {
-        cache.set(&format!("k{i}"), &i, Duration::from_secs(60 + u64::from(i))).await;
+        cache
+            .set(&format!("k{i}"), &i, Duration::from_secs(60 + u64::from(i)))
+            .await;
     }
     let got: Vec<Option<u32>> = cache.get_many(&["k0", "k1", "k2", "k3", "k4"]).await;
     assert_eq!(got, vec![None, None, Some(2), Some(3), Some(4)]);

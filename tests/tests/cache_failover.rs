@@ -127,7 +127,10 @@ async fn redis_killed_mid_run_under_64_tasks() {
         .build()
         .unwrap();
     let load = start_load(&cache);
-    assert!(load.wait_for_hits(100, Duration::from_secs(10)).await, "no hits before the kill");
+    assert!(
+        load.wait_for_hits(100, Duration::from_secs(10)).await,
+        "no hits before the kill"
+    );
 
     server.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -140,7 +143,8 @@ async fn redis_killed_mid_run_under_64_tasks() {
     server.restart();
     let hits_before = load.hits.load(Ordering::Relaxed);
     assert!(
-        load.wait_for_hits(hits_before + 100, Duration::from_secs(10)).await,
+        load.wait_for_hits(hits_before + 100, Duration::from_secs(10))
+            .await,
         "the same Cache did not serve hits again after the restart: {:?}",
         cache.stats()
     );
@@ -162,7 +166,10 @@ async fn frozen_redis_under_64_tasks() {
         .build()
         .unwrap();
     let load = start_load(&cache);
-    assert!(load.wait_for_hits(100, Duration::from_secs(10)).await, "no hits before the freeze");
+    assert!(
+        load.wait_for_hits(100, Duration::from_secs(10)).await,
+        "no hits before the freeze"
+    );
 
     // Quiesce, so that every GET/SET counted below was issued while Redis was frozen.
     load.pause.store(true, Ordering::Relaxed);
@@ -185,8 +192,14 @@ async fn frozen_redis_under_64_tasks() {
     let skipped = stats_frozen.short_circuited - stats_before.short_circuited;
     eprintln!("while frozen: {reached} GET/SET reached Redis, {skipped} skipped it");
     // One per task admitted before the breaker opened, then one probe per cool-down.
-    assert!(reached <= 64 + 30, "{reached} commands reached a frozen Redis");
-    assert!(skipped >= 1000, "only {skipped} operations skipped Redis: {stats_frozen:?}");
+    assert!(
+        reached <= 64 + 30,
+        "{reached} commands reached a frozen Redis"
+    );
+    assert!(
+        skipped >= 1000,
+        "only {skipped} operations skipped Redis: {stats_frozen:?}"
+    );
     assert!(stats_frozen.timeouts >= 5, "{stats_frozen:?}");
     assert_eq!(stats_frozen.breaker_openings, 1, "{stats_frozen:?}");
 
@@ -194,12 +207,16 @@ async fn frozen_redis_under_64_tasks() {
     load.pause.store(false, Ordering::Relaxed);
     let hits = load.hits.load(Ordering::Relaxed);
     assert!(
-        load.wait_for_hits(hits + 100, Duration::from_secs(10)).await,
+        load.wait_for_hits(hits + 100, Duration::from_secs(10))
+            .await,
         "no hits after the thaw: {:?}",
         cache.stats()
     );
     let max = load.finish().await;
-    assert!(max <= deadline + SLACK, "a call took {max:?} (deadline {deadline:?})");
+    assert!(
+        max <= deadline + SLACK,
+        "a call took {max:?} (deadline {deadline:?})"
+    );
     assert_eq!(cache.health().await.circuit, Some(CircuitState::Closed));
 }
 
@@ -214,7 +231,10 @@ async fn redis_down_at_start_then_up() {
         .breaker(3, Duration::from_millis(100))
         .build()
         .unwrap();
-    assert!(started.elapsed() < Duration::from_millis(100), "construction waited");
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "construction waited"
+    );
     for _ in 0..10 {
         cache.set("k", &1_u8, Duration::from_secs(60)).await;
         assert_eq!(cache.get::<u8>("k").await, None);
@@ -229,7 +249,11 @@ async fn redis_down_at_start_then_up() {
         hit = cache.get::<u8>("k").await == Some(1);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(hit, "never connected after Redis came up: {:?}", cache.stats());
+    assert!(
+        hit,
+        "never connected after Redis came up: {:?}",
+        cache.stats()
+    );
     assert!(cache.health().await.healthy);
 }
 
@@ -251,7 +275,11 @@ async fn closed_port_is_a_miss_and_health_names_it() {
     assert!(err.to_lowercase().contains("refused"), "{err}");
     assert!(!err.contains("pw-closed-123"), "{err}");
     assert!(!format!("{cache:?}").contains("pw-closed-123"));
-    assert!(!capture.matching("cache get failed").is_empty(), "{:?}", capture.lines());
+    assert!(
+        !capture.matching("cache get failed").is_empty(),
+        "{:?}",
+        capture.lines()
+    );
     assert_no_secret(&capture, &["pw-closed-123"]);
     assert_eq!(cache.stats().errors, 3);
 }
@@ -267,13 +295,19 @@ async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
     let health = cache.health().await;
     assert!(!health.healthy);
     let err = health.error.unwrap();
-    assert!(err.contains("REDIS_URL is malformed") && err.contains("invalid port"), "{err}");
+    assert!(
+        err.contains("REDIS_URL is malformed") && err.contains("invalid port"),
+        "{err}"
+    );
     assert!(!err.contains("pw-bad-456"), "{err}");
     assert_eq!(capture.matching("ERROR").len(), 1, "{:?}", capture.lines());
     assert_no_secret(&capture, &["pw-bad-456"]);
 
     let direct = Cache::redis(bad).unwrap_err().to_string();
-    assert!(direct.contains("invalid port") && !direct.contains("pw-bad-456"), "{direct}");
+    assert!(
+        direct.contains("invalid port") && !direct.contains("pw-bad-456"),
+        "{direct}"
+    );
 }
 
 #[tokio::test]
@@ -292,7 +326,10 @@ async fn wrong_password_is_a_miss_and_health_names_it() {
     let health = wrong.health().await;
     assert!(!health.healthy);
     let err = health.error.unwrap();
-    assert!(err.contains("WRONGPASS") || err.contains("authentication"), "{err}");
+    assert!(
+        err.contains("WRONGPASS") || err.contains("authentication"),
+        "{err}"
+    );
     assert!(!format!("{wrong:?}").contains("wrong-pw-000"));
 
     // No password at all: the server says NOAUTH.
@@ -303,7 +340,10 @@ async fn wrong_password_is_a_miss_and_health_names_it() {
         .unwrap();
     assert_eq!(none.get::<u32>("k").await, None);
     let err = none.health().await.error.unwrap();
-    assert!(err.contains("NOAUTH") || err.contains("authentication"), "{err}");
+    assert!(
+        err.contains("NOAUTH") || err.contains("authentication"),
+        "{err}"
+    );
 
     // REDIS_PASSWORD fills in the password the URL lacks.
     let url = server.url();
@@ -344,7 +384,11 @@ async fn acl_user_from_the_url() {
         .await
         .unwrap()
         .lines()
-        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("user=")).map(str::to_owned))
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("user="))
+                .map(str::to_owned)
+        })
         .collect();
     assert!(whoami.iter().any(|u| u == "app"), "{whoami:?}");
 
@@ -391,5 +435,10 @@ async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
         hit = cache.get::<u8>("k").await == Some(3);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(hit, "never recovered: {:?} {:?}", cache.stats(), cache.health().await);
+    assert!(
+        hit,
+        "never recovered: {:?} {:?}",
+        cache.stats(),
+        cache.health().await
+    );
 }

@@ -7,8 +7,8 @@ mod ratelimit_support;
 use std::time::{Duration, Instant};
 
 use cacheward::{Algorithm, Cache, Decision, RateLimiter};
-use cacheward_tests::Target;
-use ratelimit_support::{LogCapture, clear_of_boundary};
+use cacheward_tests::{LogCapture, Target};
+use ratelimit_support::clear_of_boundary;
 
 /// The cache's deadline for one Redis operation (its default).
 const DEADLINE: Duration = Duration::from_millis(20);
@@ -85,8 +85,7 @@ async fn limits_apply(limiter: &RateLimiter, id: &str) {
 
 #[tokio::test]
 async fn killed_redis_fails_open_then_limits_apply_again() {
-    let logs = LogCapture::default();
-    let _guard = logs.install();
+    let (logs, _guard) = LogCapture::install();
     let mut target = Target::single();
     clear_of_boundary(&target, HOUR, Duration::from_secs(60)).await;
     let Target::Single(server) = &mut target else {
@@ -103,7 +102,7 @@ async fn killed_redis_fails_open_then_limits_apply_again() {
     let s = limiter.stats();
     assert_eq!((s.checks, s.allowed, s.degraded), (101, 1, 100), "{s:?}");
     assert!(s.errors >= 100, "{s:?}");
-    let warnings = logs.lines_with(FAIL_OPEN_LOG);
+    let warnings = logs.matching(FAIL_OPEN_LOG);
     assert_eq!(warnings.len(), 1, "one warning, not a flood: {warnings:#?}");
     assert!(warnings[0].contains("failover"), "{}", warnings[0]);
 
@@ -114,8 +113,7 @@ async fn killed_redis_fails_open_then_limits_apply_again() {
 
 #[tokio::test]
 async fn frozen_redis_fails_open_within_the_deadline_then_limits_apply_again() {
-    let logs = LogCapture::default();
-    let _guard = logs.install();
+    let (logs, _guard) = LogCapture::install();
     let mut target = Target::single();
     clear_of_boundary(&target, HOUR, Duration::from_secs(60)).await;
     let Target::Single(server) = &mut target else {
@@ -135,7 +133,7 @@ async fn frozen_redis_fails_open_within_the_deadline_then_limits_apply_again() {
     assert_eq!((s.checks, s.allowed, s.degraded), (101, 1, 100), "{s:?}");
     assert!(s.errors >= 101, "{s:?}");
     assert!(s.timeouts >= 1, "the first checks hit the deadline: {s:?}");
-    assert_eq!(logs.lines_with(FAIL_OPEN_LOG).len(), 1);
+    assert_eq!(logs.matching(FAIL_OPEN_LOG).len(), 1);
 
     server.thaw();
     // Checks sent to the frozen server may still run once it resumes (a timed-out

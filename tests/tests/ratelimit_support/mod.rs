@@ -1,9 +1,7 @@
-//! Helpers shared by the rate limiter suites: the server clock, window alignment,
-//! log capture.
+//! Helpers shared by the rate limiter suites: caches, the server clock, window
+//! alignment, raw key inspection.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cacheward::Cache;
@@ -114,42 +112,4 @@ pub async fn pttl(raw: &mut RawConnection, key: &str) -> i64 {
         .query_async(raw)
         .await
         .expect("PTTL")
-}
-
-/// Log lines captured from `tracing` on the current thread.
-#[derive(Clone, Default)]
-pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogCapture {
-    /// Captures everything at WARN and above logged on this thread until the guard drops.
-    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let buf = self.0.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || CaptureWriter(buf.clone()))
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    /// The captured lines that contain `needle`.
-    pub fn lines_with(&self, needle: &str) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-        text.lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_owned)
-            .collect()
-    }
 }
