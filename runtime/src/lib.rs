@@ -17,8 +17,10 @@ pub mod ratelimit;
 mod stats;
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "private/mod.rs"]
 pub mod __private;
+#[path = "private/inventory.rs"]
+pub mod inventory;
 
 pub use backend::Backend;
 pub use cache::Cache;
