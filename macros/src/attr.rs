@@ -5,6 +5,7 @@
 //! [`Errors`] and the rest are still read.
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Lit, LitStr, Token};
@@ -43,7 +44,8 @@ const STORE_ARGS: &str = "`key`, `ttl`, `ttl_env`, `cache_none`";
 /// Parses `#[cached_store(key = "...", ttl = 300, ttl_env = "...", cache_none)]`.
 pub(crate) fn parse_store_args(args: TokenStream, errors: &mut Errors) -> CacheOptions {
     let mut options = CacheOptions::default();
-    let parser = syn::meta::parser(|meta| parse_option(&meta, &mut options, errors, "cached_store"));
+    let parser =
+        syn::meta::parser(|meta| parse_option(&meta, &mut options, errors, "cached_store"));
     if let Err(err) = syn::parse::Parser::parse2(parser, args) {
         errors.push(err);
     }
@@ -59,7 +61,10 @@ fn parse_option(
     attr: &str,
 ) -> syn::Result<()> {
     let Some(name) = meta.path.get_ident().map(Ident::to_string) else {
-        errors.error_spanned(&meta.path, format!("unknown argument; `#[{attr}]` accepts {STORE_ARGS}"));
+        errors.error_spanned(
+            &meta.path,
+            format!("unknown argument; `#[{attr}]` accepts {STORE_ARGS}"),
+        );
         return skip_value(meta);
     };
     let span = meta.path.span();
@@ -124,9 +129,8 @@ fn parse_option(
         }
         other => {
             let hint = match other {
-                "ttl_secs" | "ttl_seconds" | "expire" | "expiry" | "expires" | "timeout" | "seconds" => {
-                    " (the time to live is `ttl`, in seconds or as \"5m\")"
-                }
+                "ttl_secs" | "ttl_seconds" | "expire" | "expiry" | "expires" | "timeout"
+                | "seconds" => " (the time to live is `ttl`, in seconds or as \"5m\")",
                 "prefix" | "template" | "name" | "pattern" => " (the key template is `key`)",
                 "env" | "ttl_var" => " (the TTL override variable is `ttl_env`)",
                 "none" | "cache_nones" | "store_none" => " (did you mean `cache_none`?)",
@@ -156,18 +160,25 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 pub(crate) fn parse_ttl(expr: &Expr) -> syn::Result<Ttl> {
     const HELP: &str = "write seconds as an integer (`ttl = 300`) or a duration string such as \"30s\", \"5m\", \"1h\", \"1h30m\"";
     let millis = match expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(int), .. }) => {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => {
             let secs: u64 = int
                 .base10_parse()
                 .map_err(|_| syn::Error::new(int.span(), format!("invalid ttl: {HELP}")))?;
             secs.checked_mul(1000)
                 .ok_or_else(|| syn::Error::new(int.span(), "ttl is too large"))?
         }
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => parse_duration(&s.value()).ok_or_else(|| {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => parse_duration(&s.value()).ok_or_else(|| {
             syn::Error::new(s.span(), format!("invalid ttl {:?}: {HELP}", s.value()))
         })?,
         other => {
-            return Err(syn::Error::new_spanned(other, format!("invalid ttl: {HELP}")));
+            return Err(syn::Error::new_spanned(
+                other,
+                format!("invalid ttl: {HELP}"),
+            ));
         }
     };
     if millis == 0 {
@@ -217,16 +228,17 @@ pub(crate) fn parse_duration(text: &str) -> Option<u64> {
 /// What the attributes on one trait method say.
 #[derive(Debug, Default)]
 pub(crate) struct MethodAttrs {
-    /// `#[cached]` or `#[cached(...)]`: the attribute and its options.
-    pub cached: Option<(Span, CacheOptions)>,
+    /// `#[cached]` or `#[cached(...)]`: the attribute (for error spans) and its options.
+    pub cached: Option<(TokenStream, CacheOptions)>,
     pub invalidates: Vec<InvalidatesAttr>,
-    pub uncached: Option<Span>,
+    pub uncached: Option<TokenStream>,
 }
 
 /// One `#[invalidates(...)]`.
 #[derive(Debug)]
 pub(crate) struct InvalidatesAttr {
-    pub span: Span,
+    /// The attribute's tokens, for error spans.
+    pub attr: TokenStream,
     pub key: Option<KeyArg>,
     /// `name = expr` bindings for placeholders.
     pub bindings: Vec<(Ident, Expr)>,
@@ -249,24 +261,26 @@ pub(crate) fn take_method_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors)
             kept.push(attr);
             continue;
         };
-        let span = attr.span();
+        let tokens = attr.to_token_stream();
         match name {
             "cached" => {
                 let mut options = CacheOptions::default();
                 if !matches!(attr.meta, syn::Meta::Path(_)) {
-                    let result = attr.parse_nested_meta(|meta| parse_option(&meta, &mut options, errors, "cached"));
+                    let result = attr.parse_nested_meta(|meta| {
+                        parse_option(&meta, &mut options, errors, "cached")
+                    });
                     if let Err(e) = result {
                         errors.push(e);
                     }
                 }
                 if out.cached.is_some() {
-                    errors.error(span, "duplicate `#[cached]` attribute");
+                    errors.error_spanned(&tokens, "duplicate `#[cached]` attribute");
                 }
-                out.cached = Some((span, options));
+                out.cached = Some((tokens, options));
             }
             "invalidates" => {
                 let mut inv = InvalidatesAttr {
-                    span,
+                    attr: tokens,
                     key: None,
                     bindings: Vec::new(),
                 };
@@ -328,7 +342,7 @@ pub(crate) fn take_method_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors)
                 if !matches!(attr.meta, syn::Meta::Path(_)) {
                     errors.error_spanned(&attr.meta, "`#[uncached]` takes no arguments");
                 }
-                out.uncached = Some(span);
+                out.uncached = Some(tokens);
             }
         }
     }
@@ -340,7 +354,10 @@ pub(crate) fn take_method_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors)
 pub(crate) fn reject_helper_attrs(attrs: &mut Vec<Attribute>, what: &str, errors: &mut Errors) {
     attrs.retain(|attr| match helper_name(attr) {
         Some(name) => {
-            errors.error(attr.span(), format!("`#[{name}]` goes on a trait method, not on {what}"));
+            errors.error_spanned(
+                attr,
+                format!("`#[{name}]` goes on a trait method, not on {what}"),
+            );
             false
         }
         None => true,

@@ -11,7 +11,9 @@ use syn::{Ident, ItemTrait};
 
 use crate::attr;
 use crate::errors::Errors;
-use crate::model::{Asyncness, Item, KeyExpr, KeyPiece, Method, Model, Receiver, Role, Shape, Spec};
+use crate::model::{
+    Asyncness, Item, KeyExpr, KeyPiece, Method, Model, Receiver, Role, Shape, Spec,
+};
 
 /// `#[cached_store(args)] input`: the trait (our helper attributes removed) followed
 /// by the decorator, or by `compile_error!`s when something is wrong.
@@ -60,7 +62,11 @@ fn decorator(model: &Model) -> TokenStream {
     );
     let struct_name = struct_ident.to_string();
 
-    let specs = model.specs.iter().enumerate().map(|(i, spec)| key_spec(model, i, spec));
+    let specs = model
+        .specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| key_spec(model, i, spec));
     let spec_idents: Vec<Ident> = (0..model.specs.len()).map(spec_ident).collect();
     let spec_count = spec_idents.len();
     let trait_impl = trait_impl(model);
@@ -239,7 +245,9 @@ fn forward_call(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStr
         Receiver::Value => Some(quote!(self.inner)),
         Receiver::None | Receiver::Other => None,
     };
-    let args = receiver.into_iter().chain(m.args.iter().map(|a| quote!(#a)));
+    let args = receiver
+        .into_iter()
+        .chain(m.args.iter().map(|a| quote!(#a)));
     let call = quote!(<#s as #trait_path>::#name(#(#args),*));
     if m.sig.unsafety.is_some() {
         quote!(unsafe { #call })
@@ -262,18 +270,29 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
             let build = build_key(&key, &cached.key);
             let spec = spec_ident(cached.spec);
             let shape = match (cached.shape, cached.cache_none) {
-                (Shape::ResultOption, false) => quote!(ResultOption),
-                (Shape::ResultOption, true) => quote!(ResultOptionWithNone),
-                (Shape::Option, false) => quote!(OptionValue),
-                (Shape::Option, true) => quote!(OptionWithNone),
-                (Shape::Result, _) => quote!(ResultValue),
-                (Shape::Plain, _) => quote!(Plain),
+                (Shape::ResultOption, false) => "ResultOption",
+                (Shape::ResultOption, true) => "ResultOptionWithNone",
+                (Shape::Option, false) => "OptionValue",
+                (Shape::Option, true) => "OptionWithNone",
+                (Shape::Result, _) => "ResultValue",
+                (Shape::Plain, _) => "Plain",
             };
-            let read_through = quote_spanned!(cached.output_span=> read_through);
-            let shape = quote_spanned!(cached.output_span=> ::cacheward::__private::shape::#shape);
+            let shape = Ident::new(shape, cached.output_span);
+            // Spanned at the output type: a value type that is not `Serialize +
+            // DeserializeOwned` is reported there.
+            let read = quote_spanned! {cached.output_span=>
+                ::cacheward::__private::read_through(
+                    &self.cache,
+                    &#spec,
+                    #key,
+                    ::cacheward::__private::shape::#shape,
+                    move || #call,
+                )
+                .await
+            };
             quote! {
                 #build
-                ::cacheward::__private::#read_through(&self.cache, &#spec, #key, #shape, move || #call).await
+                #read
             }
         }
         Role::Invalidates(inv) => {
@@ -322,14 +341,14 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
 
 /// `let mut __key = String::with_capacity(n); __key.push_str("lit"); KeyPart::write_key_part(&v, &mut __key);`
 fn build_key(ident: &Ident, key: &KeyExpr) -> TokenStream {
-    let has_values = key.pieces.iter().any(|p| matches!(p, KeyPiece::Value(_)));
+    let has_values = key.pieces.iter().any(|p| matches!(p, KeyPiece::Value(..)));
     if !has_values {
         let text: String = key
             .pieces
             .iter()
             .map(|p| match p {
                 KeyPiece::Literal(l) => l.as_str(),
-                KeyPiece::Value(_) => "",
+                KeyPiece::Value(..) => "",
             })
             .collect();
         return quote!(let #ident = ::std::string::String::from(#text););
@@ -337,8 +356,10 @@ fn build_key(ident: &Ident, key: &KeyExpr) -> TokenStream {
     let capacity = key.capacity;
     let steps = key.pieces.iter().map(|piece| match piece {
         KeyPiece::Literal(text) => quote!(#ident.push_str(#text);),
-        KeyPiece::Value(expr) => {
-            quote!(::cacheward::__private::KeyPart::write_key_part(&#expr, &mut #ident);)
+        // Spanned at the parameter (or binding): a type that is not `KeyPart` is
+        // reported there.
+        KeyPiece::Value(expr, span) => {
+            quote_spanned!(*span=> ::cacheward::__private::KeyPart::write_key_part(&#expr, &mut #ident);)
         }
     });
     quote! {

@@ -94,8 +94,9 @@ pub(crate) struct KeyExpr {
 
 pub(crate) enum KeyPiece {
     Literal(String),
-    /// An expression whose reference is written with `KeyPart::write_key_part`.
-    Value(TokenStream),
+    /// An expression whose reference is written with `KeyPart::write_key_part`, and
+    /// the span of the parameter or binding it comes from.
+    Value(TokenStream, Span),
 }
 
 /// The return shape of a cached method, chosen from the syntax of its output type.
@@ -128,7 +129,12 @@ impl Model {
         let async_trait = item
             .attrs
             .iter()
-            .find(|a| a.path().segments.last().is_some_and(|s| s.ident == "async_trait"))
+            .find(|a| {
+                a.path()
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "async_trait")
+            })
             .cloned();
 
         let trait_key = options.key.as_ref().and_then(|k| k.template.clone());
@@ -146,12 +152,20 @@ impl Model {
         for trait_item in &mut item.items {
             match trait_item {
                 TraitItem::Fn(f) => {
-                    if f.sig.generics.lifetimes().any(|l| l.lifetime.ident == "async_trait") {
+                    if f.sig
+                        .generics
+                        .lifetimes()
+                        .any(|l| l.lifetime.ident == "async_trait")
+                    {
                         wrong_order = true;
                     }
                 }
-                TraitItem::Type(t) => attr::reject_helper_attrs(&mut t.attrs, "an associated type", errors),
-                TraitItem::Const(c) => attr::reject_helper_attrs(&mut c.attrs, "an associated constant", errors),
+                TraitItem::Type(t) => {
+                    attr::reject_helper_attrs(&mut t.attrs, "an associated type", errors)
+                }
+                TraitItem::Const(c) => {
+                    attr::reject_helper_attrs(&mut c.attrs, "an associated constant", errors)
+                }
                 _ => {}
             }
         }
@@ -266,35 +280,46 @@ impl Builder<'_> {
             );
         }
 
-        if let Some(span) = attrs.uncached
+        if let Some(tokens) = &attrs.uncached
             && (attrs.cached.is_some() || !attrs.invalidates.is_empty())
         {
-            errors.error(span, "`#[uncached]` cannot be combined with `#[cached]` or `#[invalidates]`");
+            errors.error_spanned(
+                tokens,
+                "`#[uncached]` cannot be combined with `#[cached]` or `#[invalidates]`",
+            );
         }
-        if let Some((span, _)) = &attrs.cached
+        if let Some((tokens, _)) = &attrs.cached
             && !attrs.invalidates.is_empty()
         {
-            errors.error(
-                *span,
+            errors.error_spanned(
+                tokens,
                 "a method is either cached (a read) or `#[invalidates]` (a write), not both",
             );
         }
 
         let mut role = Role::PassThrough;
-        if let Some((span, opts)) = &attrs.cached {
-            role = self.cached(&sig, receiver, asyncness, output.as_ref(), &params, Some((*span, opts)), errors);
+        if let Some((tokens, opts)) = &attrs.cached {
+            role = self.cached(
+                &sig,
+                receiver,
+                asyncness,
+                output.as_ref(),
+                &params,
+                Some((tokens, opts)),
+                errors,
+            );
         } else if !attrs.invalidates.is_empty() {
             if asyncness == Asyncness::Sync {
-                errors.error(
-                    attrs.invalidates[0].span,
+                errors.error_spanned(
+                    &attrs.invalidates[0].attr,
                     format!(
                         "`#[invalidates]` needs an async method: `{name}` is not `async`, and the keys are deleted \
                          with an async call after the inner write returns"
                     ),
                 );
             } else if !matches!(receiver, Receiver::Ref | Receiver::RefMut) {
-                errors.error(
-                    attrs.invalidates[0].span,
+                errors.error_spanned(
+                    &attrs.invalidates[0].attr,
                     format!("`#[invalidates]` needs a method taking `&self` or `&mut self`; `{name}` does not"),
                 );
             } else {
@@ -313,11 +338,21 @@ impl Builder<'_> {
             && let Some(key) = self.trait_key
             && receiver == Receiver::Ref
             && asyncness != Asyncness::Sync
-            && key
-                .placeholders()
-                .all(|p| params.iter().any(|q| q.user.as_ref().is_some_and(|u| *u == p.root)))
+            && key.placeholders().all(|p| {
+                params
+                    .iter()
+                    .any(|q| q.user.as_ref().is_some_and(|u| *u == p.root))
+            })
         {
-            role = self.cached(&sig, receiver, asyncness, output.as_ref(), &params, None, errors);
+            role = self.cached(
+                &sig,
+                receiver,
+                asyncness,
+                output.as_ref(),
+                &params,
+                None,
+                errors,
+            );
         }
 
         Method {
@@ -339,18 +374,22 @@ impl Builder<'_> {
         asyncness: Asyncness,
         output: Option<&Type>,
         params: &[Param],
-        explicit: Option<(Span, &CacheOptions)>,
+        explicit: Option<(&TokenStream, &CacheOptions)>,
         errors: &mut Errors,
     ) -> Role {
         let name = sig.ident.to_string();
         let method_opts = explicit.map(|(_, o)| o);
-        let attr_span = explicit.map_or(sig.ident.span(), |(s, _)| s);
+        let attr_spot: TokenStream =
+            explicit.map_or_else(|| sig.ident.to_token_stream(), |(t, _)| t.clone());
         let mut ok = true;
 
         if receiver != Receiver::Ref {
-            let span = sig.inputs.first().map_or(sig.ident.span(), Spanned::span);
-            errors.error(
-                span,
+            let spot = sig
+                .inputs
+                .first()
+                .map_or_else(|| sig.ident.to_token_stream(), ToTokens::to_token_stream);
+            errors.error_spanned(
+                spot,
                 format!("cached method `{name}` must take `&self`: the decorator reads through `&self.cache`"),
             );
             ok = false;
@@ -371,8 +410,8 @@ impl Builder<'_> {
             Some(k) => k.template.clone(),
             None => {
                 if self.trait_key.is_none() && !self.trait_key_invalid {
-                    errors.error(
-                        attr_span,
+                    errors.error_spanned(
+                        &attr_spot,
                         format!(
                             "`#[cached]` needs a key: `{}` has no trait-level `key`; write `#[cached(key = \"...\")]`",
                             self.trait_ident
@@ -390,8 +429,8 @@ impl Builder<'_> {
         let ttl = method_opts.and_then(|o| o.ttl).or(self.options.ttl);
         let ttl_invalid = method_opts.is_some_and(|o| o.ttl_invalid) || self.options.ttl_invalid;
         if ttl.is_none() && !ttl_invalid && own_key.is_some() {
-            errors.error(
-                attr_span,
+            errors.error_spanned(
+                &attr_spot,
                 format!(
                     "missing `ttl` for `{name}`: every cached key needs a time to live; add `ttl = 300` (seconds) \
                      or `ttl = \"5m\"` here or on `#[cached_store]`"
@@ -433,10 +472,12 @@ impl Builder<'_> {
                 "`cache_none` applies to methods returning `Option<T>` or `Result<Option<T>, E>`",
             );
         }
-        let cache_none = can_cache_none && (method_cache_none.is_some() || self.options.cache_none.is_some());
+        let cache_none =
+            can_cache_none && (method_cache_none.is_some() || self.options.cache_none.is_some());
 
         // Placeholders: each must name a parameter.
-        let key = match self.key_expr(&template, params, &[], &name, own_key.map_or(attr_span, |k| k.lit.span()), errors) {
+        let spot = own_key.map_or(attr_spot, |k| k.lit.to_token_stream());
+        let key = match self.key_expr(&template, params, &[], false, &name, &spot, errors) {
             Some(k) => k,
             None => return Role::PassThrough,
         };
@@ -493,8 +534,9 @@ impl Builder<'_> {
         template: &Template,
         params: &[Param],
         bindings: &[(Ident, syn::Expr)],
+        invalidating: bool,
         method: &str,
-        span: Span,
+        spot: &TokenStream,
         errors: &mut Errors,
     ) -> Option<KeyExpr> {
         let mut pieces = Vec::new();
@@ -517,9 +559,18 @@ impl Builder<'_> {
                         } else {
                             expr.to_token_stream()
                         };
-                        pieces.push(KeyPiece::Value(quote_spanned!(ident.span()=> #expr #(.#fields)*)));
-                    } else if let Some(param) = params.iter().find_map(|q| q.user.as_ref().filter(|u| **u == p.root)) {
-                        pieces.push(KeyPiece::Value(quote_spanned!(param.span()=> #param #(.#fields)*)));
+                        pieces.push(KeyPiece::Value(
+                            quote_spanned!(ident.span()=> #expr #(.#fields)*),
+                            ident.span(),
+                        ));
+                    } else if let Some(param) = params
+                        .iter()
+                        .find_map(|q| q.user.as_ref().filter(|u| **u == p.root))
+                    {
+                        pieces.push(KeyPiece::Value(
+                            quote_spanned!(param.span()=> #param #(.#fields)*),
+                            param.span(),
+                        ));
                     } else {
                         ok = false;
                         let names: Vec<String> = params
@@ -534,13 +585,19 @@ impl Builder<'_> {
                         let bound = if bindings.is_empty() {
                             String::new()
                         } else {
-                            let b: Vec<String> = bindings.iter().map(|(i, _)| format!("`{i}`")).collect();
+                            let b: Vec<String> =
+                                bindings.iter().map(|(i, _)| format!("`{i}`")).collect();
                             format!(" and bindings {}", b.join(", "))
                         };
-                        errors.error(
-                            span,
+                        let hint = if invalidating {
+                            format!("; bind it with `#[invalidates({} = <expression>)]`", p.root)
+                        } else {
+                            String::new()
+                        };
+                        errors.error_spanned(
+                            spot,
                             format!(
-                                "unknown placeholder `{}` in key template `{}`: {listed}{bound}",
+                                "unknown placeholder `{}` in key template `{}`: {listed}{bound}{hint}",
                                 p.written(),
                                 template.text
                             ),
@@ -568,8 +625,8 @@ impl Builder<'_> {
                         Some(t) => t.clone(),
                         None => {
                             if !self.trait_key_invalid {
-                                errors.error(
-                                    inv.span,
+                                errors.error_spanned(
+                                    &inv.attr,
                                     format!(
                                         "`#[invalidates]` needs a key: `{}` has no trait-level `key`; write \
                                          `#[invalidates(key = \"...\")]` with a template of a cached method",
@@ -581,17 +638,28 @@ impl Builder<'_> {
                         }
                     },
                 };
-                let span = inv.key.as_ref().map_or(inv.span, |k| k.lit.span());
+                let spot = inv
+                    .key
+                    .as_ref()
+                    .map_or_else(|| inv.attr.clone(), |k| k.lit.to_token_stream());
                 let canonical = template.canonical();
                 let Some(spec) = self.specs.iter().position(|s| s.canonical == canonical) else {
-                    let known: Vec<String> = self.specs.iter().map(|s| format!("`{}`", s.template)).collect();
+                    let known: Vec<String> = self
+                        .specs
+                        .iter()
+                        .map(|s| format!("`{}`", s.template))
+                        .collect();
                     let known = if known.is_empty() {
                         format!("`{}` caches nothing", self.trait_ident)
                     } else {
-                        format!("the cached templates of `{}` are {}", self.trait_ident, known.join(", "))
+                        format!(
+                            "the cached templates of `{}` are {}",
+                            self.trait_ident,
+                            known.join(", ")
+                        )
                     };
-                    errors.error(
-                        span,
+                    errors.error_spanned(
+                        &spot,
                         format!(
                             "`#[invalidates]` key `{}` matches no cached template: {known}",
                             template.text
@@ -607,7 +675,15 @@ impl Builder<'_> {
                         );
                     }
                 }
-                if let Some(key) = self.key_expr(&template, &pending.params, &inv.bindings, &pending.method, span, errors) {
+                if let Some(key) = self.key_expr(
+                    &template,
+                    &pending.params,
+                    &inv.bindings,
+                    true,
+                    &pending.method,
+                    &spot,
+                    errors,
+                ) {
                     if !self.specs[spec].invalidated_by.contains(&pending.method) {
                         self.specs[spec].invalidated_by.push(pending.method.clone());
                     }
@@ -680,7 +756,9 @@ fn rename_params(sig: &mut Signature) -> (Vec<Ident>, Vec<Param>) {
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(pt) = arg else { continue };
         let user = match &*pt.pat {
-            Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() && pi.ident != "_" => Some(pi.ident.clone()),
+            Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() && pi.ident != "_" => {
+                Some(pi.ident.clone())
+            }
             _ => None,
         };
         let name = user
@@ -706,7 +784,10 @@ fn asyncness_of(sig: &Signature) -> (Asyncness, Option<Type>) {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
     };
     if sig.asyncness.is_some() {
-        return (Asyncness::AsyncFn, Some(ret.unwrap_or_else(|| syn::parse_quote!(()))));
+        return (
+            Asyncness::AsyncFn,
+            Some(ret.unwrap_or_else(|| syn::parse_quote!(()))),
+        );
     }
     if let Some(Type::ImplTrait(it)) = &ret {
         for bound in &it.bounds {
@@ -855,11 +936,22 @@ mod tests {
             shape(syn::parse_quote!(Result<Option<Policy>, StoreError>)).unwrap(),
             (Shape::ResultOption, "Policy".into())
         );
-        assert_eq!(shape(syn::parse_quote!(io::Result<Vec<u8>>)).unwrap(), (Shape::Result, "Vec<u8>".into()));
-        assert_eq!(shape(syn::parse_quote!(Option<String>)).unwrap(), (Shape::Option, "String".into()));
-        assert_eq!(shape(syn::parse_quote!(u64)).unwrap(), (Shape::Plain, "u64".into()));
         assert_eq!(
-            shape(syn::parse_quote!(std::collections::HashMap<String, (u8, bool)>)).unwrap().1,
+            shape(syn::parse_quote!(io::Result<Vec<u8>>)).unwrap(),
+            (Shape::Result, "Vec<u8>".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(Option<String>)).unwrap(),
+            (Shape::Option, "String".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(u64)).unwrap(),
+            (Shape::Plain, "u64".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(std::collections::HashMap<String, (u8, bool)>))
+                .unwrap()
+                .1,
             "std::collections::HashMap<String, (u8, bool)>"
         );
         assert!(shape(syn::parse_quote!(())).is_err());

@@ -67,7 +67,10 @@ impl Template {
     pub(crate) fn parse_str(text: &str, span: Span) -> syn::Result<Template> {
         let err = |msg: String| Err(syn::Error::new(span, msg));
         if text.is_empty() {
-            return err("empty key template: write the key, e.g. `\"copilot:llm:policy:<tenant_id>\"`".into());
+            return err(
+                "empty key template: write the key, e.g. `\"copilot:llm:policy:<tenant_id>\"`"
+                    .into(),
+            );
         }
         let mut segments = Vec::new();
         let mut literal = String::new();
@@ -303,7 +306,11 @@ mod tests {
     fn adjacent_placeholders_are_rejected() {
         assert!(parse("a:<x><y>").unwrap_err().contains("not separated"));
         assert!(parse("a:<x>-<y>").unwrap_err().contains("not separated"));
-        assert!(parse("a:<x>_v.1~%<y>").unwrap_err().contains("not separated"));
+        assert!(
+            parse("a:<x>_v.1~%<y>")
+                .unwrap_err()
+                .contains("not separated")
+        );
         assert!(parse("a:<x>:<y>").is_ok());
         assert!(parse("a:<x>/v1-<y>").is_ok());
         assert!(parse("a:{<x>}<y>").is_ok());

@@ -138,12 +138,20 @@ fn item(name: &str, version: u32) -> Item {
 
 async fn raw_get(target: &Target, key: &str) -> Option<String> {
     let mut conn = target.raw().await;
-    redis::cmd("GET").arg(key).query_async(&mut conn).await.unwrap()
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
 
 async fn raw_pttl(target: &Target, key: &str) -> i64 {
     let mut conn = target.raw().await;
-    redis::cmd("PTTL").arg(key).query_async(&mut conn).await.unwrap()
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
 
 fn redis_store(target: &Target) -> CachingShapes<Backing> {
@@ -159,29 +167,53 @@ pub async fn shapes_scenario(target: &Target) {
     // Stored shapes: the first read misses, the second hits.
     for _ in 0..2 {
         assert_eq!(store.result_option("a").await, Ok(Some(item("alpha", 1))));
-        assert_eq!(store.result_option_none("a").await, Ok(Some(item("alpha", 1))));
+        assert_eq!(
+            store.result_option_none("a").await,
+            Ok(Some(item("alpha", 1)))
+        );
         assert_eq!(store.option("a").await, Some(item("alpha", 1)));
         assert_eq!(store.option_none("a").await, Some(item("alpha", 1)));
         assert_eq!(store.result("a").await, Ok(item("alpha", 1)));
         assert_eq!(store.plain("a").await, item("alpha", 1));
     }
-    for method in ["result_option", "result_option_none", "option", "option_none", "result", "plain"] {
-        assert_eq!(inner.calls(method), 1, "{method}: second read must be a hit");
+    for method in [
+        "result_option",
+        "result_option_none",
+        "option",
+        "option_none",
+        "result",
+        "plain",
+    ] {
+        assert_eq!(
+            inner.calls(method),
+            1,
+            "{method}: second read must be a hit"
+        );
     }
 
     // The stored value is the JSON of `T` (or of `Option<T>` with cache_none).
     let json = r#"{"name":"alpha","version":1}"#;
-    for key in ["mt:ro:a", "mt:ron:a", "mt:o:a", "mt:on:a", "mt:r:a", "mt:p:a"] {
+    for key in [
+        "mt:ro:a", "mt:ron:a", "mt:o:a", "mt:on:a", "mt:r:a", "mt:p:a",
+    ] {
         assert_eq!(raw_get(target, key).await.as_deref(), Some(json), "{key}");
     }
     let pttl = raw_pttl(target, "mt:ro:a").await;
-    assert!(pttl > 50_000 && pttl <= 60_000, "ttl = 60 gives a 60 s PTTL, got {pttl}");
+    assert!(
+        pttl > 50_000 && pttl <= 60_000,
+        "ttl = 60 gives a 60 s PTTL, got {pttl}"
+    );
     let pttl = raw_pttl(target, "mt:r:a").await;
-    assert!(pttl > 110_000 && pttl <= 120_000, "ttl = \"2m\" gives a 120 s PTTL, got {pttl}");
+    assert!(
+        pttl > 110_000 && pttl <= 120_000,
+        "ttl = \"2m\" gives a 120 s PTTL, got {pttl}"
+    );
 
     // A write invalidates every key it names; the next reads miss and see the new value.
     store.put("a", item("alpha", 2)).await.unwrap();
-    for key in ["mt:ro:a", "mt:ron:a", "mt:o:a", "mt:on:a", "mt:r:a", "mt:p:a"] {
+    for key in [
+        "mt:ro:a", "mt:ron:a", "mt:o:a", "mt:on:a", "mt:r:a", "mt:p:a",
+    ] {
         assert_eq!(raw_get(target, key).await, None, "{key} invalidated");
     }
     assert_eq!(store.result_option("a").await, Ok(Some(item("alpha", 2))));
@@ -203,13 +235,32 @@ pub async fn shapes_scenario(target: &Target) {
         assert_eq!(store.result_option_none("none").await, Ok(None));
         assert_eq!(store.option_none("none").await, None);
     }
-    assert_eq!(inner.calls("result_option") - 2, 2, "Ok(None) is read from the inner store each time");
-    assert_eq!(inner.calls("option") - 2, 2, "None is read from the inner store each time");
-    assert_eq!(inner.calls("result_option_none"), 2, "cache_none: the second Ok(None) is a hit");
-    assert_eq!(inner.calls("option_none"), 2, "cache_none: the second None is a hit");
+    assert_eq!(
+        inner.calls("result_option") - 2,
+        2,
+        "Ok(None) is read from the inner store each time"
+    );
+    assert_eq!(
+        inner.calls("option") - 2,
+        2,
+        "None is read from the inner store each time"
+    );
+    assert_eq!(
+        inner.calls("result_option_none"),
+        2,
+        "cache_none: the second Ok(None) is a hit"
+    );
+    assert_eq!(
+        inner.calls("option_none"),
+        2,
+        "cache_none: the second None is a hit"
+    );
     assert_eq!(raw_get(target, "mt:ro:none").await, None);
     assert_eq!(raw_get(target, "mt:o:none").await, None);
-    assert_eq!(raw_get(target, "mt:ron:none").await.as_deref(), Some("null"));
+    assert_eq!(
+        raw_get(target, "mt:ron:none").await.as_deref(),
+        Some("null")
+    );
     assert_eq!(raw_get(target, "mt:on:none").await.as_deref(), Some("null"));
 
     // Err is never stored.
@@ -232,7 +283,10 @@ pub async fn failed_write_scenario(target: &Target) {
     assert!(raw_get(target, "mt:ro:w").await.is_some());
 
     assert!(store.put("w", item("fail", 2)).await.is_err());
-    assert!(raw_get(target, "mt:ro:w").await.is_some(), "an Err write must not invalidate");
+    assert!(
+        raw_get(target, "mt:ro:w").await.is_some(),
+        "an Err write must not invalidate"
+    );
     assert_eq!(store.result_option("w").await, Ok(Some(item("kept", 1))));
     assert_eq!(store.inner().calls("result_option"), 1);
 }
@@ -248,7 +302,11 @@ pub async fn injective_keys_scenario(target: &Target) {
         assert_eq!(store.option(id).await, Some(item(id, i as u32)), "{id:?}");
     }
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(store.option(id).await, Some(item(id, i as u32)), "{id:?} (hit)");
+        assert_eq!(
+            store.option(id).await,
+            Some(item(id, i as u32)),
+            "{id:?} (hit)"
+        );
     }
     assert_eq!(store.inner().calls("option"), ids.len());
     // The keys are the template's expansion with each value escaped.
@@ -264,7 +322,9 @@ pub async fn injective_keys_scenario(target: &Target) {
         ("mt:o:%7E", "~"),
     ];
     for (key, name) in expected {
-        let raw = raw_get(target, key).await.unwrap_or_else(|| panic!("{key} missing"));
+        let raw = raw_get(target, key)
+            .await
+            .unwrap_or_else(|| panic!("{key} missing"));
         let stored: Item = serde_json::from_str(&raw).unwrap();
         assert_eq!(stored.name, name, "{key}");
     }
@@ -286,8 +346,17 @@ impl Pairs for Echo {
 }
 
 pub async fn pair_keys_scenario(target: &Target) {
-    let store = CachingPairs::new(Echo(AtomicUsize::new(0)), Cache::redis(&target.url()).unwrap());
-    let cases: [(&str, Option<&str>); 5] = [("a:b", Some("c")), ("a", Some("b:c")), ("a", None), ("a", Some("~")), ("a", Some(""))];
+    let store = CachingPairs::new(
+        Echo(AtomicUsize::new(0)),
+        Cache::redis(&target.url()).unwrap(),
+    );
+    let cases: [(&str, Option<&str>); 5] = [
+        ("a:b", Some("c")),
+        ("a", Some("b:c")),
+        ("a", None),
+        ("a", Some("~")),
+        ("a", Some("")),
+    ];
     for _ in 0..2 {
         for (a, b) in cases {
             assert_eq!(store.pair(a, b).await, format!("{a}|{b:?}"));
@@ -317,7 +386,11 @@ pub async fn single_flight_scenario(cache: Cache) {
     for task in tasks {
         assert_eq!(task.await.unwrap(), Ok(Some(item("cold", 7))));
     }
-    assert_eq!(store.inner().calls.load(Ordering::SeqCst), 1, "inner called exactly once");
+    assert_eq!(
+        store.inner().calls.load(Ordering::SeqCst),
+        1,
+        "inner called exactly once"
+    );
     // Errors are not shared: concurrent callers each ask the inner store.
     let mut tasks = Vec::new();
     for _ in 0..5 {
@@ -408,19 +481,35 @@ async fn redis_down_answers_equal_the_inner_store() {
     }
     // Changed behind the cache's back while Redis is down: the decorator must not
     // answer from anywhere but the inner store.
-    store.inner().items.lock().unwrap().insert("d".into(), item("behind", 2));
+    store
+        .inner()
+        .items
+        .lock()
+        .unwrap()
+        .insert("d".into(), item("behind", 2));
     let inner = store.inner();
     for id in ["d", "none", "fail"] {
         assert_eq!(store.result_option(id).await, inner.fetch(id), "{id}");
         assert_eq!(store.result_option_none(id).await, inner.fetch(id), "{id}");
         assert_eq!(store.option(id).await, inner.get(id), "{id}");
         assert_eq!(store.option_none(id).await, inner.get(id), "{id}");
-        assert_eq!(store.plain(id).await, inner.get(id).unwrap_or_default(), "{id}");
-        assert_eq!(store.result(id).await.ok(), inner.fetch(id).ok().flatten(), "{id}");
+        assert_eq!(
+            store.plain(id).await,
+            inner.get(id).unwrap_or_default(),
+            "{id}"
+        );
+        assert_eq!(
+            store.result(id).await.ok(),
+            inner.fetch(id).ok().flatten(),
+            "{id}"
+        );
     }
     assert_eq!(store.put("d", item("during", 3)).await, Ok(()));
     assert_eq!(store.result_option("d").await, Ok(Some(item("during", 3))));
     assert!(store.remove("d").await);
     assert_eq!(store.option("d").await, None);
-    assert!(store.cache().stats().errors > 0, "the failures were counted");
+    assert!(
+        store.cache().stats().errors > 0,
+        "the failures were counted"
+    );
 }

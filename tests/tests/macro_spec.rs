@@ -63,18 +63,34 @@ pub struct ConversationConfig {
 #[cached_store(ttl = 60)] // trait-level defaults; no trait-level key
 pub trait ConversationStore: Send + Sync {
     #[cached(key = "copilot:conv:conversation:<conversation_id>")]
-    async fn get_conversation(&self, conversation_id: u64) -> Result<Option<Conversation>, StoreError>;
+    async fn get_conversation(
+        &self,
+        conversation_id: u64,
+    ) -> Result<Option<Conversation>, StoreError>;
 
     #[cached(key = "copilot:conv:config:<tenant_id>:<user_id>", ttl = 300)]
-    async fn get_config(&self, tenant_id: &str, user_id: Option<&str>) -> Result<Option<ConversationConfig>, StoreError>;
+    async fn get_config(
+        &self,
+        tenant_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<Option<ConversationConfig>, StoreError>;
 
     #[invalidates(key = "copilot:conv:conversation:<conversation_id>")]
-    async fn append_message(&self, conversation_id: u64, message: Message) -> Result<(), StoreError>;
+    async fn append_message(
+        &self,
+        conversation_id: u64,
+        message: Message,
+    ) -> Result<(), StoreError>;
 
     // several keys: repeat the attribute
     #[invalidates(key = "copilot:conv:config:<tenant_id>:<user_id>", user_id = config.user_id.as_deref())]
     #[invalidates(key = "copilot:conv:conversation:<conversation_id>")]
-    async fn reset(&self, tenant_id: &str, conversation_id: u64, config: &ConversationConfig) -> Result<(), StoreError>;
+    async fn reset(
+        &self,
+        tenant_id: &str,
+        conversation_id: u64,
+        config: &ConversationConfig,
+    ) -> Result<(), StoreError>;
 }
 
 // ---- backing stores that count calls ----
@@ -117,16 +133,32 @@ struct Conversations {
 }
 
 impl ConversationStore for Conversations {
-    async fn get_conversation(&self, conversation_id: u64) -> Result<Option<Conversation>, StoreError> {
+    async fn get_conversation(
+        &self,
+        conversation_id: u64,
+    ) -> Result<Option<Conversation>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.conversations.lock().unwrap().get(&conversation_id).cloned())
+        Ok(self
+            .conversations
+            .lock()
+            .unwrap()
+            .get(&conversation_id)
+            .cloned())
     }
-    async fn get_config(&self, tenant_id: &str, user_id: Option<&str>) -> Result<Option<ConversationConfig>, StoreError> {
+    async fn get_config(
+        &self,
+        tenant_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<Option<ConversationConfig>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         let key = (tenant_id.to_owned(), user_id.map(str::to_owned));
         Ok(self.configs.lock().unwrap().get(&key).cloned())
     }
-    async fn append_message(&self, conversation_id: u64, message: Message) -> Result<(), StoreError> {
+    async fn append_message(
+        &self,
+        conversation_id: u64,
+        message: Message,
+    ) -> Result<(), StoreError> {
         let mut map = self.conversations.lock().unwrap();
         map.entry(conversation_id)
             .or_insert_with(|| Conversation {
@@ -137,12 +169,17 @@ impl ConversationStore for Conversations {
             .push(message);
         Ok(())
     }
-    async fn reset(&self, tenant_id: &str, conversation_id: u64, config: &ConversationConfig) -> Result<(), StoreError> {
+    async fn reset(
+        &self,
+        tenant_id: &str,
+        conversation_id: u64,
+        config: &ConversationConfig,
+    ) -> Result<(), StoreError> {
         self.conversations.lock().unwrap().remove(&conversation_id);
-        self.configs
-            .lock()
-            .unwrap()
-            .insert((tenant_id.to_owned(), config.user_id.clone()), config.clone());
+        self.configs.lock().unwrap().insert(
+            (tenant_id.to_owned(), config.user_id.clone()),
+            config.clone(),
+        );
         Ok(())
     }
 }
@@ -157,20 +194,45 @@ fn policy(tenant: &str, model: &str) -> TenantLlmPolicy {
 #[tokio::test]
 async fn policy_store_reads_through_and_invalidates() {
     let store = CachingPolicyStore::new(Policies::default(), Cache::memory());
-    store.inner().set_policy(&policy("acme", "gpt-4o")).await.unwrap();
+    store
+        .inner()
+        .set_policy(&policy("acme", "gpt-4o"))
+        .await
+        .unwrap();
 
-    assert_eq!(store.get_policy("acme").await, Ok(Some(policy("acme", "gpt-4o"))));
-    assert_eq!(store.get_policy("acme").await, Ok(Some(policy("acme", "gpt-4o"))));
-    assert_eq!(store.inner().reads.load(Ordering::SeqCst), 1, "the second read is a hit");
+    assert_eq!(
+        store.get_policy("acme").await,
+        Ok(Some(policy("acme", "gpt-4o")))
+    );
+    assert_eq!(
+        store.get_policy("acme").await,
+        Ok(Some(policy("acme", "gpt-4o")))
+    );
+    assert_eq!(
+        store.inner().reads.load(Ordering::SeqCst),
+        1,
+        "the second read is a hit"
+    );
 
     store.set_policy(&policy("acme", "claude")).await.unwrap();
-    assert_eq!(store.get_policy("acme").await, Ok(Some(policy("acme", "claude"))));
-    assert_eq!(store.inner().reads.load(Ordering::SeqCst), 2, "the write invalidated the key");
+    assert_eq!(
+        store.get_policy("acme").await,
+        Ok(Some(policy("acme", "claude")))
+    );
+    assert_eq!(
+        store.inner().reads.load(Ordering::SeqCst),
+        2,
+        "the write invalidated the key"
+    );
 
     store.delete_policy("acme").await.unwrap();
     assert_eq!(store.get_policy("acme").await, Ok(None));
     assert_eq!(store.get_policy("acme").await, Ok(None));
-    assert_eq!(store.inner().reads.load(Ordering::SeqCst), 4, "Ok(None) is not stored");
+    assert_eq!(
+        store.inner().reads.load(Ordering::SeqCst),
+        4,
+        "Ok(None) is not stored"
+    );
 
     assert_eq!(store.list_tenants().await, Ok(vec![]));
     let stats = store.cache().stats();
@@ -186,8 +248,20 @@ async fn conversation_store_reads_through_and_invalidates_several_keys() {
     store.get_conversation(7).await.unwrap();
     assert_eq!(store.inner().reads.load(Ordering::SeqCst), 1);
 
-    store.append_message(7, Message("again".into())).await.unwrap();
-    assert_eq!(store.get_conversation(7).await.unwrap().unwrap().messages.len(), 2);
+    store
+        .append_message(7, Message("again".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_conversation(7)
+            .await
+            .unwrap()
+            .unwrap()
+            .messages
+            .len(),
+        2
+    );
     assert_eq!(store.inner().reads.load(Ordering::SeqCst), 2);
 
     let config = ConversationConfig {
@@ -197,10 +271,17 @@ async fn conversation_store_reads_through_and_invalidates_several_keys() {
     };
     assert_eq!(store.get_config("acme", Some("u1")).await, Ok(None));
     store.reset("acme", 7, &config).await.unwrap();
-    assert_eq!(store.get_config("acme", Some("u1")).await, Ok(Some(config.clone())));
+    assert_eq!(
+        store.get_config("acme", Some("u1")).await,
+        Ok(Some(config.clone()))
+    );
     assert_eq!(store.get_config("acme", Some("u1")).await, Ok(Some(config)));
     assert_eq!(store.get_config("acme", None).await, Ok(None));
-    assert_eq!(store.get_conversation(7).await, Ok(None), "reset invalidated the conversation too");
+    assert_eq!(
+        store.get_conversation(7).await,
+        Ok(None),
+        "reset invalidated the conversation too"
+    );
     // get_conversation x3 (7 cold, after append, after reset) + get_config x3 (u1 cold, u1 after reset, None)
     assert_eq!(store.inner().reads.load(Ordering::SeqCst), 6);
 }
@@ -219,7 +300,10 @@ fn decorator_surface() {
 
     let specs = CachingConversationStore::<()>::key_specs();
     assert_eq!(specs.len(), 2);
-    assert_eq!(specs[0].template, "copilot:conv:conversation:<conversation_id>");
+    assert_eq!(
+        specs[0].template,
+        "copilot:conv:conversation:<conversation_id>"
+    );
     assert_eq!(specs[0].read_by, ["get_conversation"]);
     assert_eq!(specs[0].invalidated_by, ["append_message", "reset"]);
     assert_eq!(specs[1].ttl, std::time::Duration::from_secs(300));

@@ -36,14 +36,27 @@ async fn ttl_env_child() {
     let store = CachingNumbers::new(Doubler, Cache::redis(&target.url()).unwrap());
     assert_eq!(store.number(21).await, 42);
     let mut conn = target.raw().await;
-    let pttl: i64 = redis::cmd("PTTL").arg("mt:ttl:21").query_async(&mut conn).await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("mt:ttl:21")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let expect = i64::try_from(expect_ms).unwrap();
-    assert!(pttl > expect * 8 / 10 && pttl <= expect, "PTTL {pttl} for an expected {expect} ms");
+    assert!(
+        pttl > expect * 8 / 10 && pttl <= expect,
+        "PTTL {pttl} for an expected {expect} ms"
+    );
 }
 
 #[test]
 fn ttl_env_overrides_the_compiled_ttl_and_bad_values_are_ignored() {
-    for (value, expect_ms) in [("7", 7_000), ("  90 ", 90_000), ("soon", 60_000), ("0", 60_000), ("", 60_000)] {
+    for (value, expect_ms) in [
+        ("7", 7_000),
+        ("  90 ", 90_000),
+        ("soon", 60_000),
+        ("0", 60_000),
+        ("", 60_000),
+    ] {
         let out = Command::new(std::env::current_exe().unwrap())
             .args(["ttl_env_child", "--exact", "--test-threads=1"])
             .env("CACHE_TTL_MACROTEST_SECONDS", value)
