@@ -235,7 +235,11 @@ impl fmt::Display for Inventory {
                 if names.is_empty() {
                     "-".to_owned()
                 } else {
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             };
             let effective = spec.effective_ttl();
@@ -255,7 +259,8 @@ impl fmt::Display for Inventory {
                 spec.trait_name,
                 spec.template,
                 ttl,
-                spec.ttl_env.map_or_else(|| "-".to_owned(), |v| format!("`{v}`")),
+                spec.ttl_env
+                    .map_or_else(|| "-".to_owned(), |v| format!("`{v}`")),
                 value,
                 list(spec.read_by),
                 list(spec.invalidated_by),
@@ -298,15 +303,25 @@ mod tests {
         let inv = Inventory::new().with(&A_SPECS).with(&B_SPECS);
         let conflicts = inv.conflicts();
         assert_eq!(conflicts.len(), 1);
-        assert!(conflicts[0].to_string().contains("`User`"), "{}", conflicts[0]);
+        assert!(
+            conflicts[0].to_string().contains("`User`"),
+            "{}",
+            conflicts[0]
+        );
         assert!(std::panic::catch_unwind(|| inv.assert_consistent()).is_err());
-        Inventory::new().with(&A_SPECS).with(&A_SPECS).assert_consistent();
+        Inventory::new()
+            .with(&A_SPECS)
+            .with(&A_SPECS)
+            .assert_consistent();
     }
 
     #[test]
     fn renders_a_table() {
         let text = Inventory::new().with(&A_SPECS).with(&B_SPECS).to_string();
-        assert!(text.contains("| A | `app:user:<id>` | 60s | - | `User` | `get` | `put` |"), "{text}");
+        assert!(
+            text.contains("| A | `app:user:<id>` | 60s | - | `User` | `get` | `put` |"),
+            "{text}"
+        );
         assert!(text.contains("| B | `app:user:<user_id>` | 1500ms | `CACHEWARD_TEST_INVENTORY_TTL_UNSET` | `Profile` | `profile` | - |"), "{text}");
     }
 }

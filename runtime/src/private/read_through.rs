@@ -44,9 +44,14 @@ where
                         let bytes: Arc<[u8]> = bytes.into();
                         leader.publish(Shared::Value(Arc::clone(&bytes)));
                         if leader.is_stale() {
-                            tracing::debug!(label, "cacheward: key invalidated during the read - value not stored");
+                            tracing::debug!(
+                                label,
+                                "cacheward: key invalidated during the read - value not stored"
+                            );
                         } else {
-                            cache.set_raw(&key, bytes.to_vec(), spec.effective_ttl(), label).await;
+                            cache
+                                .set_raw(&key, bytes.to_vec(), spec.effective_ttl(), label)
+                                .await;
                         }
                     }
                     None if M::is_absent(&result) => leader.publish(Shared::Absent),
@@ -63,7 +68,8 @@ where
                 };
                 match shared {
                     Some(Shared::Value(bytes)) => {
-                        if let Some(value) = cache.decode_or_evict::<M::Stored>(&key, &bytes, label) {
+                        if let Some(value) = cache.decode_or_evict::<M::Stored>(&key, &bytes, label)
+                        {
                             return M::from_stored(value);
                         }
                     }

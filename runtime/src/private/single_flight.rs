@@ -131,33 +131,55 @@ mod tests {
             Join::Follower(_) => panic!("first caller leads"),
         };
         assert!(matches!(join(&a, "k"), Join::Follower(_)));
-        assert!(matches!(join(&a.clone(), "k"), Join::Follower(_)), "clones share flights");
-        assert!(matches!(join(&b, "k"), Join::Leader(_)), "other caches have their own");
+        assert!(
+            matches!(join(&a.clone(), "k"), Join::Follower(_)),
+            "clones share flights"
+        );
+        assert!(
+            matches!(join(&b, "k"), Join::Leader(_)),
+            "other caches have their own"
+        );
         assert!(matches!(join(&a, "other"), Join::Leader(_)));
         assert!(!leader.is_stale());
         mark_stale(&a, "k");
         assert!(leader.is_stale());
         drop(leader);
-        assert!(matches!(join(&a, "k"), Join::Leader(_)), "the flight ends with its leader");
+        assert!(
+            matches!(join(&a, "k"), Join::Leader(_)),
+            "the flight ends with its leader"
+        );
     }
 
     #[tokio::test]
     async fn followers_see_the_published_answer_or_the_leaders_departure() {
         let cache = Cache::memory();
-        let Join::Leader(leader) = join(&cache, "x") else { panic!() };
-        let Join::Follower(mut rx) = join(&cache, "x") else { panic!() };
+        let Join::Leader(leader) = join(&cache, "x") else {
+            panic!()
+        };
+        let Join::Follower(mut rx) = join(&cache, "x") else {
+            panic!()
+        };
         leader.publish(Shared::Absent);
         let got = rx.wait_for(Option::is_some).await.unwrap().clone();
         assert!(matches!(got, Some(Shared::Absent)));
 
-        let Join::Follower(mut rx) = join(&cache, "x") else { panic!() };
+        let Join::Follower(mut rx) = join(&cache, "x") else {
+            panic!()
+        };
         drop(leader);
         // The value was published before the leader left: late joiners still see it.
         assert!(rx.wait_for(Option::is_some).await.is_ok());
 
-        let Join::Leader(leader) = join(&cache, "y") else { panic!() };
-        let Join::Follower(mut rx) = join(&cache, "y") else { panic!() };
+        let Join::Leader(leader) = join(&cache, "y") else {
+            panic!()
+        };
+        let Join::Follower(mut rx) = join(&cache, "y") else {
+            panic!()
+        };
         drop(leader);
-        assert!(rx.wait_for(Option::is_some).await.is_err(), "a vanished leader releases followers");
+        assert!(
+            rx.wait_for(Option::is_some).await.is_err(),
+            "a vanished leader releases followers"
+        );
     }
 }
