@@ -6,4 +6,6 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/*.rs");
+    // The expansion inputs and their checked-in expansions both compile (and run).
+    t.pass("expand/*.rs");
 }
