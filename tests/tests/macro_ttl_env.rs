@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use cacheward::{Cache, cached_store};
+use cacheward::cached_store;
 use cacheward_tests::Target;
 
 #[cached_store(key = "mt:ttl:<id>", ttl = 60, ttl_env = "CACHE_TTL_MACROTEST_SECONDS")]
@@ -33,7 +33,7 @@ async fn ttl_env_child() {
     assert_eq!(spec.effective_ttl(), Duration::from_millis(expect_ms));
 
     let target = Target::single();
-    let store = CachingNumbers::new(Doubler, Cache::redis(&target.url()).unwrap());
+    let store = CachingNumbers::new(Doubler, target.cache());
     assert_eq!(store.number(21).await, 42);
     let mut conn = target.raw().await;
     let pttl: i64 = redis::cmd("PTTL")
