@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+pub use cluster::RedisCluster;
+
 /// A `redis-server` process owned by a test.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -220,6 +223,10 @@ impl Drop for RedisServer {
 pub enum Target {
     /// A single private `redis-server`.
     Single(RedisServer),
+    /// A Redis Cluster of three primaries and three replicas: the one shared by the
+    /// test binary, leased to one test at a time and emptied before each
+    /// ([`Target::cluster`]).
+    Cluster(RedisCluster),
 }
 
 impl Target {
@@ -228,17 +235,50 @@ impl Target {
         Target::Single(RedisServer::start())
     }
 
-    /// The URL a `Cache` for this target is built from.
+    /// A target backed by the test binary's shared Redis Cluster, held by this test
+    /// alone until the target is dropped and emptied first (see
+    /// [`RedisCluster::lease_shared`]). Started on first use.
+    pub fn cluster() -> Target {
+        Target::Cluster(RedisCluster::lease_shared())
+    }
+
+    /// The URL a `Cache` for this target is built from (for a cluster: one seed node).
     pub fn url(&self) -> String {
         match self {
             Target::Single(s) => s.url(),
+            Target::Cluster(c) => c.url(),
         }
+    }
+
+    /// Every node URL: the single server's URL, or all the cluster's seed nodes.
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            Target::Single(s) => vec![s.url()],
+            Target::Cluster(c) => c.seeds(),
+        }
+    }
+
+    /// A fresh [`cacheward::Cache`] on this target: `Cache::redis(url)` for a single
+    /// server, `Cache::redis_cluster(seeds)` for a cluster.
+    pub fn cache(&self) -> cacheward::Cache {
+        match self {
+            Target::Single(s) => cacheward::Cache::redis(&s.url()).expect("valid test URL"),
+            Target::Cluster(c) => {
+                cacheward::Cache::redis_cluster(c.seeds()).expect("valid test seeds")
+            }
+        }
+    }
+
+    /// Whether this target is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster(_))
     }
 
     /// A raw connection for assertions made behind the cache's back (`GET`, `PTTL`, …).
     pub async fn raw(&self) -> RawConnection {
         match self {
             Target::Single(s) => RawConnection::Single(s.connection().await),
+            Target::Cluster(c) => RawConnection::Cluster(c.connection().await),
         }
     }
 }
@@ -249,6 +289,8 @@ impl Target {
 pub enum RawConnection {
     /// To a single server.
     Single(redis::aio::MultiplexedConnection),
+    /// To a Redis Cluster (commands are routed by key slot).
+    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl redis::aio::ConnectionLike for RawConnection {
@@ -258,6 +300,7 @@ impl redis::aio::ConnectionLike for RawConnection {
     ) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             RawConnection::Single(c) => c.req_packed_command(cmd),
+            RawConnection::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -269,12 +312,14 @@ impl redis::aio::ConnectionLike for RawConnection {
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         match self {
             RawConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RawConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             RawConnection::Single(c) => c.get_db(),
+            RawConnection::Cluster(c) => c.get_db(),
         }
     }
 }

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use crate::error::CacheError;
 
+pub(crate) mod cluster;
 pub(crate) mod memory;
 pub(crate) mod redis;
+pub(crate) mod slot;
 
 /// Which kind of storage a [`Cache`](crate::Cache) is using.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +48,7 @@ pub(crate) enum Store {
     PassThrough,
     Memory(memory::MemoryStore),
     Redis(redis::RedisStore),
+    RedisCluster(cluster::ClusterStore),
 }
 
 impl Store {
@@ -54,6 +57,7 @@ impl Store {
             Store::PassThrough => Backend::PassThrough,
             Store::Memory(_) => Backend::Memory,
             Store::Redis(_) => Backend::Redis,
+            Store::RedisCluster(_) => Backend::RedisCluster,
         }
     }
 
@@ -62,6 +66,7 @@ impl Store {
             Store::PassThrough => Ok(None),
             Store::Memory(m) => Ok(m.get(key)),
             Store::Redis(r) => r.get(key).await,
+            Store::RedisCluster(r) => r.get(key).await,
         }
     }
 
@@ -70,6 +75,7 @@ impl Store {
             Store::PassThrough => Ok(vec![None; keys.len()]),
             Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
             Store::Redis(r) => r.get_many(keys).await,
+            Store::RedisCluster(r) => r.get_many(keys).await,
         }
     }
 
@@ -86,6 +92,7 @@ impl Store {
                 Ok(())
             }
             Store::Redis(r) => r.set(key, value, ttl).await,
+            Store::RedisCluster(r) => r.set(key, value, ttl).await,
         }
     }
 
@@ -103,6 +110,7 @@ impl Store {
                 Ok(())
             }
             Store::Redis(r) => r.set_many(entries, ttl).await,
+            Store::RedisCluster(r) => r.set_many(entries, ttl).await,
         }
     }
 
@@ -116,6 +124,7 @@ impl Store {
                 Ok(())
             }
             Store::Redis(r) => r.del(keys).await,
+            Store::RedisCluster(r) => r.del(keys).await,
         }
     }
 
@@ -123,6 +132,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Memory(_) => Ok(()),
             Store::Redis(r) => r.ping().await,
+            Store::RedisCluster(r) => r.ping().await,
         }
     }
 
@@ -135,6 +145,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Memory(_) => Err(CacheError::Unsupported),
             Store::Redis(r) => r.eval(script, keys, args).await,
+            Store::RedisCluster(r) => r.eval(script, keys, args).await,
         }
     }
 }
