@@ -41,7 +41,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Redirections (`MOVED`, `ASK`) and retryable errors (`TRYAGAIN`, a node gone) are
 /// retried this many times by the client, with a short backoff, so a redirection is
 /// followed within the cache's deadline.
-const RETRIES: u32 = 4;
+const RETRIES: u32 = 10;
 
 /// How many keys one `SCAN` step asks for, and the most one `UNLINK` removes.
 const SCAN_COUNT: usize = 500;
@@ -172,8 +172,9 @@ impl ClusterStore {
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let mut c = self.conn();
-        self.run(redis::cmd("GET").arg(key).query_async(&mut c))
-            .await
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        self.run(one(&mut c, cmd)).await
     }
 
     pub(crate) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
@@ -188,7 +189,7 @@ impl ClusterStore {
             for &i in indices {
                 cmd.arg(keys[i]);
             }
-            async move { cmd.query_async::<Vec<Option<Vec<u8>>>>(&mut c).await }
+            async move { one::<Vec<Option<Vec<u8>>>>(&mut c, cmd).await }
         });
         let answers = join_all(reads.collect()).await;
         let mut out = vec![None; keys.len()];
@@ -218,15 +219,9 @@ impl ClusterStore {
         ttl: Duration,
     ) -> Result<(), CacheError> {
         let mut c = self.conn();
-        self.run(
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_millis(ttl))
-                .query_async::<()>(&mut c),
-        )
-        .await
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
+        self.run(one::<()>(&mut c, cmd)).await
     }
 
     pub(crate) async fn set_many(
@@ -242,17 +237,16 @@ impl ClusterStore {
         let conn = self.conn();
         let writes = groups.values().map(|indices| {
             let mut c = conn.clone();
-            let mut pipe = redis::pipe();
-            for &i in indices {
-                let (k, v) = &entries[i];
-                pipe.cmd("SET")
-                    .arg(*k)
-                    .arg(v.as_slice())
-                    .arg("PX")
-                    .arg(ms)
-                    .ignore();
-            }
-            async move { pipe.query_async::<()>(&mut c).await }
+            let cmds = indices
+                .iter()
+                .map(|&i| {
+                    let (k, v) = &entries[i];
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(*k).arg(v.as_slice()).arg("PX").arg(ms);
+                    cmd
+                })
+                .collect();
+            async move { group(&mut c, cmds).await.map(drop) }
         });
         self.first_error(join_all(writes.collect()).await)
     }
@@ -269,7 +263,7 @@ impl ClusterStore {
             for &i in indices {
                 cmd.arg(keys[i]);
             }
-            async move { cmd.query_async::<()>(&mut c).await }
+            async move { one::<()>(&mut c, cmd).await }
         });
         self.first_error(join_all(deletes.collect()).await)
     }
@@ -322,7 +316,14 @@ impl ClusterStore {
         for a in args {
             inv.arg(*a);
         }
-        self.run(inv.invoke_async(&mut c)).await
+        let result = match inv.invoke_async::<redis::Value>(&mut c).await {
+            Err(e) if is_ask(&e) => eval_asking(&mut c, &e, script, keys, args).await,
+            other => other,
+        };
+        result.map_err(|e| {
+            self.note_error(&e);
+            CacheError::from(e)
+        })
     }
 
     /// Deletes every key that starts with `prefix`: `SCAN … MATCH <prefix>*` on each
@@ -377,7 +378,7 @@ impl ClusterStore {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("UNLINK");
             cmd.arg(group);
-            async move { cmd.query_async::<u64>(&mut c).await }
+            async move { one::<u64>(&mut c, cmd).await }
         });
         let mut removed = 0;
         for r in join_all(unlinks.collect()).await {
@@ -387,6 +388,112 @@ impl ClusterStore {
             })?;
         }
         Ok(removed)
+    }
+}
+
+/// Whether `err` is an `ASK` redirection (a slot being migrated).
+fn is_ask(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask)
+}
+
+/// The node an `ASK` points at, as a route.
+fn ask_route(err: &redis::RedisError) -> Option<SingleNodeRoutingInfo> {
+    let (addr, _slot) = err.redirect_node()?;
+    let (host, port) = addr.rsplit_once(':')?;
+    Some(SingleNodeRoutingInfo::ByAddress {
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port: port.parse().ok()?,
+    })
+}
+
+/// Runs one keyed command. An `ASK` (the key's slot is being migrated and the key
+/// has already moved) is followed by sending `ASKING` and the command *as one
+/// pipeline* to the importing node. (The client's own `ASK` handling sends them as
+/// two requests on a multiplexed connection, where another request can slip in
+/// between and take the one-shot `ASKING` flag: under load most redirected
+/// requests then fail.)
+async fn one<T: redis::FromRedisValue>(
+    conn: &mut ClusterConnection,
+    cmd: redis::Cmd,
+) -> redis::RedisResult<T> {
+    let value = match cmd.query_async::<redis::Value>(conn).await {
+        Err(e) if is_ask(&e) => asking(conn, &e, vec![cmd])
+            .await?
+            .pop()
+            .unwrap_or(redis::Value::Nil),
+        other => other?,
+    };
+    Ok(T::from_redis_value(value)?)
+}
+
+/// Runs several keyed commands of one slot as a pipeline (one command alone is
+/// sent as is), following an `ASK` like [`one`]. Returns one value per command.
+async fn group(
+    conn: &mut ClusterConnection,
+    cmds: Vec<redis::Cmd>,
+) -> redis::RedisResult<Vec<redis::Value>> {
+    if cmds.len() == 1 {
+        let cmd = cmds.into_iter().next().expect("one command");
+        return Ok(vec![one::<redis::Value>(conn, cmd).await?]);
+    }
+    let mut pipe = redis::pipe();
+    for cmd in &cmds {
+        pipe.add_command(cmd.clone());
+    }
+    match pipe.query_async::<Vec<redis::Value>>(conn).await {
+        Err(e) if is_ask(&e) => asking(conn, &e, cmds).await,
+        other => other,
+    }
+}
+
+/// Sends `ASKING` + command pairs, as one pipeline, to the node named by `ask`.
+async fn asking(
+    conn: &mut ClusterConnection,
+    ask: &redis::RedisError,
+    cmds: Vec<redis::Cmd>,
+) -> redis::RedisResult<Vec<redis::Value>> {
+    let Some(route) = ask_route(ask) else {
+        return Err(ask.clone());
+    };
+    let mut pipe = redis::pipe();
+    let count = cmds.len();
+    for cmd in cmds {
+        pipe.cmd("ASKING").ignore();
+        pipe.add_command(cmd);
+    }
+    let values = conn.route_pipeline(pipe, 0, count * 2, route).await?;
+    values
+        .into_iter()
+        .skip(1)
+        .step_by(2)
+        .map(redis::Value::extract_error)
+        .collect()
+}
+
+/// Follows an `ASK` for a script: `ASKING` + `EVALSHA` as one pipeline to the
+/// importing node, loading the script everywhere first if that node lacks it.
+async fn eval_asking(
+    conn: &mut ClusterConnection,
+    ask: &redis::RedisError,
+    script: &redis::Script,
+    keys: &[&str],
+    args: &[i64],
+) -> redis::RedisResult<redis::Value> {
+    let evalsha = || {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        cmd
+    };
+    match asking(conn, ask, vec![evalsha()]).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(conn).await?;
+            let mut values = asking(conn, ask, vec![evalsha()]).await?;
+            Ok(values.pop().unwrap_or(redis::Value::Nil))
+        }
+        other => Ok(other?.pop().unwrap_or(redis::Value::Nil)),
     }
 }
 

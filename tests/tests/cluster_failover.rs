@@ -1,0 +1,281 @@
+//! A Redis Cluster changing under load: a primary killed (its replica promoted) and
+//! a slot migrated (clients redirected with `ASK`, then `MOVED`), each while 32
+//! concurrent callers run a cached read. No caller ever sees an error or a wrong
+//! answer, and reads hit the cache again soon after the cluster has settled.
+//!
+//! Each test starts its own cluster: they break it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cacheward::Cache;
+use cacheward_tests::RedisCluster;
+use tokio::sync::Mutex;
+
+const CALLERS: usize = 32;
+const TTL: Duration = Duration::from_secs(300);
+/// How long after the cluster has settled reads on the affected slot must hit again.
+/// Generous: the breaker's cool-down (if it opened) plus the client's slot-map refresh
+/// and a noisy 2-core machine.
+const RECOVERY: Duration = Duration::from_secs(20);
+
+/// The source of truth behind the cache.
+fn truth(key: &str) -> String {
+    format!("value-of-{key}")
+}
+
+#[derive(Default)]
+struct Tally {
+    calls: AtomicU64,
+    hits: AtomicU64,
+    wrong: Mutex<Vec<String>>,
+    /// When the last hit on a key of the watched slot happened.
+    watched_hits: Mutex<Vec<Instant>>,
+}
+
+/// The cached read under test: cache first, the source on a miss, then fill.
+async fn cached_read(cache: &Cache, key: &str, tally: &Tally, watched: bool) {
+    tally.calls.fetch_add(1, Ordering::Relaxed);
+    let answer = match cache.get::<String>(key).await {
+        Some(v) => {
+            tally.hits.fetch_add(1, Ordering::Relaxed);
+            if watched {
+                tally.watched_hits.lock().await.push(Instant::now());
+            }
+            v
+        }
+        None => {
+            let v = truth(key);
+            cache.set(key, &v, TTL).await;
+            v
+        }
+    };
+    if answer != truth(key) {
+        tally
+            .wrong
+            .lock()
+            .await
+            .push(format!("{key}: got {answer:?}"));
+    }
+}
+
+/// A batched read of four keys through `get_many` (split by slot inside).
+async fn cached_batch(cache: &Cache, keys: &[String], tally: &Tally) {
+    tally.calls.fetch_add(1, Ordering::Relaxed);
+    let got: Vec<Option<String>> = cache.get_many(keys).await;
+    assert_eq!(got.len(), keys.len());
+    let mut fill = Vec::new();
+    for (k, v) in keys.iter().zip(got) {
+        match v {
+            Some(v) if v != truth(k) => tally.wrong.lock().await.push(format!("{k}: got {v:?}")),
+            Some(_) => {}
+            None => fill.push((k.clone(), truth(k))),
+        }
+    }
+    if !fill.is_empty() {
+        cache.set_many(&fill, TTL).await;
+    }
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts 32 callers looping over `keys`; keys in `watched` count as watched hits.
+fn start_load(cache: &Cache, keys: Arc<Vec<String>>, watched: Arc<Vec<String>>) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let tasks = (0..CALLERS)
+        .map(|caller| {
+            let (cache, keys, watched, stop, tally) = (
+                cache.clone(),
+                keys.clone(),
+                watched.clone(),
+                stop.clone(),
+                tally.clone(),
+            );
+            tokio::spawn(async move {
+                let mut i = caller;
+                while !stop.load(Ordering::Relaxed) {
+                    if caller % 8 == 7 {
+                        let batch: Vec<String> = (0..4)
+                            .map(|j| keys[(i + j * 7) % keys.len()].clone())
+                            .collect();
+                        cached_batch(&cache, &batch, &tally).await;
+                    } else {
+                        let key = &keys[i % keys.len()];
+                        cached_read(&cache, key, &tally, watched.contains(key)).await;
+                    }
+                    i += CALLERS;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    Load { stop, tally, tasks }
+}
+
+impl Load {
+    async fn finish(self) -> Arc<Tally> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.expect("a caller panicked");
+        }
+        self.tally
+    }
+
+    /// Waits until a watched key hits after `since`; returns how long that took.
+    async fn wait_watched_hit_after(&self, since: Instant, within: Duration) -> Duration {
+        let deadline = since + within;
+        loop {
+            if self
+                .tally
+                .watched_hits
+                .lock()
+                .await
+                .iter()
+                .any(|&t| t > since)
+            {
+                return since.elapsed();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no hit on the affected slot within {within:?} after the cluster settled"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn warm_up(cache: &Cache, keys: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for k in keys {
+            cache.set(k, &truth(k), TTL).await;
+        }
+        let got: Vec<Option<String>> = cache.get_many(keys).await;
+        if got
+            .iter()
+            .zip(keys)
+            .all(|(v, k)| v.as_deref() == Some(&truth(k)))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the cache never warmed up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_primary_under_load_surfaces_no_error() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("cacheward=warn")
+        .with_test_writer()
+        .try_init();
+    let cluster = RedisCluster::start();
+    let cache = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+
+    let keys: Vec<String> = (0..96).map(|i| format!("failover:k{i}")).collect();
+    let victim_slot = cluster.keyslot(&keys[0]);
+    let victim_port = cluster.primary_of_slot(victim_slot).port;
+    let watched: Vec<String> = keys
+        .iter()
+        .filter(|k| cluster.primary_of_slot(cluster.keyslot(k)).port == victim_port)
+        .cloned()
+        .collect();
+    assert!(watched.len() > 10, "enough keys live on the victim");
+    warm_up(&cache, &keys).await;
+
+    let load = start_load(&cache, Arc::new(keys), Arc::new(watched));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let failover = cluster.kill_primary_of_slot(victim_slot).await;
+    let settled = Instant::now();
+    let recovered_after = load.wait_watched_hit_after(settled, RECOVERY).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tally = load.finish().await;
+
+    let wrong = tally.wrong.lock().await;
+    assert!(
+        wrong.is_empty(),
+        "wrong answers: {:?}",
+        &wrong[..wrong.len().min(5)]
+    );
+    let calls = tally.calls.load(Ordering::Relaxed);
+    let hits = tally.hits.load(Ordering::Relaxed);
+    assert!(calls > 500, "the load ran ({calls} calls)");
+    assert!(hits > 0);
+    eprintln!(
+        "failover {failover:?}; hits on the failed-over slots again {recovered_after:?} after it settled; \
+         {calls} calls, {hits} hits, stats {:?}",
+        cache.stats()
+    );
+    assert!(cache.health().await.healthy, "healthy after the failover");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_a_slot_under_load_surfaces_no_error() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("cacheward=warn")
+        .with_test_writer()
+        .try_init();
+    let cluster = RedisCluster::start();
+    let cache = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+
+    // 48 keys in one slot (one hash tag), 48 spread everywhere.
+    let moving: Vec<String> = (0..48).map(|i| format!("copilot:{{mig}}:k{i}")).collect();
+    let slot = cluster.keyslot(&moving[0]);
+    let mut keys = moving.clone();
+    keys.extend((0..48).map(|i| format!("elsewhere:k{i}")));
+    warm_up(&cache, &keys).await;
+    let to = cluster.other_primary(slot);
+
+    let load = start_load(&cache, Arc::new(keys), Arc::new(moving));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Open the migration and move the keys a few at a time: meanwhile the source
+    // answers ASK for moved keys (and TRYAGAIN for batches split across the two).
+    let c = cluster.clone();
+    let migration = tokio::task::spawn_blocking(move || c.begin_slot_migration(slot, to))
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        let moved = tokio::task::block_in_place(|| migration.move_keys(8));
+        assert!(moved > 0 || migration.target() == to);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    tokio::task::spawn_blocking(move || migration.finish())
+        .await
+        .unwrap();
+    assert_eq!(cluster.primary_of_slot(slot).port, to, "the slot moved");
+    let settled = Instant::now();
+
+    let recovered_after = load.wait_watched_hit_after(settled, RECOVERY).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tally = load.finish().await;
+
+    let wrong = tally.wrong.lock().await;
+    assert!(
+        wrong.is_empty(),
+        "wrong answers: {:?}",
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(tally.calls.load(Ordering::Relaxed) > 500);
+    eprintln!(
+        "slot {slot} moved to {to}; hits again {recovered_after:?} after; stats {:?}",
+        cache.stats()
+    );
+
+    // The moved keys are served by the new owner.
+    let mut node = cluster.node_connection(to).await;
+    let n: u64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query_async(&mut node)
+        .await
+        .unwrap();
+    assert!(n > 0, "the new owner holds the slot's keys");
+}
