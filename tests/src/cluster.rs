@@ -669,6 +669,8 @@ fn spawn_node(dir: &Path, port: u16, bus: u16) -> Result<Child, String> {
         // A replica may always take over, however stale: the tests want a quick,
         // certain promotion.
         .args(["--cluster-replica-validity-factor", "0"])
+        // Replicas sync at once (the default waits 5 s for more replicas to batch).
+        .args(["--repl-diskless-sync-delay", "0"])
         .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--daemonize", "no", "--loglevel", "warning"])
         .arg("--dir")
