@@ -46,7 +46,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct RedisCluster {
     inner: Arc<Processes>,
-    lease: Option<Arc<Lease>>,
+    /// Held, never read: while any clone lives, the shared cluster is this test's.
+    _lease: Option<Arc<Lease>>,
 }
 
 #[derive(Debug)]
@@ -59,6 +60,7 @@ struct Processes {
 #[derive(Debug)]
 struct Node {
     port: u16,
+    bus_port: u16,
     child: Option<Child>,
 }
 
@@ -229,7 +231,7 @@ impl RedisCluster {
         });
         let leased = RedisCluster {
             inner: cluster.inner,
-            lease: Some(lease),
+            _lease: Some(lease),
         };
         leased.wait_settled();
         leased.flush_all();
@@ -258,12 +260,13 @@ impl RedisCluster {
         };
         let cluster = RedisCluster {
             inner: Arc::new(processes),
-            lease: None,
+            _lease: None,
         };
         for &(port, bus) in &ports {
             let child = spawn_node(&dir, port, bus)?;
             cluster.nodes().push(Node {
                 port,
+                bus_port: bus,
                 child: Some(child),
             });
         }
@@ -297,8 +300,19 @@ impl RedisCluster {
     }
 
     /// Starts a process that kills the nodes and removes the directory once this
-    /// test binary has exited (statics are never dropped).
+    /// test binary has exited (statics are never dropped). Replaces the previous
+    /// watchdog, if any (after a node was restarted under a new pid).
     fn start_watchdog(&self) {
+        if let Some(mut old) = self
+            .inner
+            .watchdog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
         let pids: Vec<String> = self
             .nodes()
             .iter()
@@ -530,6 +544,51 @@ impl RedisCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Kills every node (the whole cluster is down until [`restart_all`](Self::restart_all)).
+    pub fn kill_all(&self) {
+        for port in self.ports() {
+            self.kill_node(port);
+        }
+    }
+
+    /// Starts a killed node again on the same ports with the same cluster
+    /// configuration file, so it rejoins as the same node (its data is gone:
+    /// persistence is off). Does not wait for the cluster to settle.
+    pub fn restart_node(&self, port: u16) {
+        {
+            let mut nodes = self.nodes();
+            let node = nodes
+                .iter_mut()
+                .find(|n| n.port == port)
+                .unwrap_or_else(|| panic!("no node on port {port}"));
+            assert!(node.child.is_none(), "node {port} is running");
+            let child = spawn_node(&self.inner.dir, node.port, node.bus_port)
+                .unwrap_or_else(|e| panic!("restart node {port}: {e}"));
+            node.child = Some(child);
+        }
+        self.start_watchdog();
+        if let Err(e) = wait_listening(port) {
+            panic!("restart node {port}: {e}");
+        }
+    }
+
+    /// Restarts every killed node and waits until the cluster has settled again.
+    pub async fn restart_all(&self) {
+        let dead: Vec<u16> = self
+            .nodes()
+            .iter()
+            .filter(|n| n.child.is_none())
+            .map(|n| n.port)
+            .collect();
+        for port in dead {
+            self.restart_node(port);
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.wait_settled())
+            .await
+            .expect("wait for the cluster to settle");
     }
 
     /// Starts moving `slot` from its primary to the primary on port `to`:

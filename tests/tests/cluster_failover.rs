@@ -279,3 +279,37 @@ async fn migrating_a_slot_under_load_surfaces_no_error() {
         .unwrap();
     assert!(n > 0, "the new owner holds the slot's keys");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
+    let cluster = RedisCluster::start();
+    cluster.kill_all();
+
+    let cache = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+    for i in 0..5 {
+        let key = format!("down:k{i}");
+        cache.set(&key, &truth(&key), TTL).await;
+        assert_eq!(
+            cache.get::<String>(&key).await,
+            None,
+            "a miss, not an error"
+        );
+    }
+    assert!(!cache.health().await.healthy);
+
+    cluster.restart_all().await;
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        cache.set("down:k0", &truth("down:k0"), TTL).await;
+        if cache.get::<String>("down:k0").await.as_deref() == Some(&truth("down:k0")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache never used the cluster after it came up: {:?}",
+            cache.health().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cache.health().await.healthy);
+}

@@ -49,7 +49,7 @@ const SCAN_COUNT: usize = 500;
 pub(crate) struct ClusterStore {
     client: ClusterClient,
     /// Created on first use, inside the caller's runtime (start-up never waits for
-    /// the cluster); replaced when it can no longer reach any node.
+    /// the cluster); dropped by `reset_connection`.
     conn: Mutex<Option<ClusterConnection>>,
     /// `host:port` of each seed node, for `Debug` (no credentials).
     seeds: Vec<String>,
@@ -131,11 +131,6 @@ impl ClusterStore {
         })
     }
 
-    /// The seed nodes (`host:port`), without credentials.
-    pub(crate) fn seeds(&self) -> &[String] {
-        &self.seeds
-    }
-
     fn conn(&self) -> ClusterConnection {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = slot.as_ref() {
@@ -151,23 +146,29 @@ impl ClusterStore {
         conn
     }
 
-    /// Forgets the connection after an error that says no node could be reached,
-    /// so that the next operation starts a fresh one from the seed list.
-    fn note_error(&self, err: &redis::RedisError) {
-        if err.is_connection_dropped() || err.is_connection_refusal() || err.is_io_error() {
-            let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-            *slot = None;
+    /// Starts connecting now when called inside a Tokio runtime (the client
+    /// connects in a background task; nothing waits for it), so that the first
+    /// operations do not spend their deadline on the initial slot map. Outside a
+    /// runtime the connection starts with the first operation.
+    pub(crate) fn connect_in_background(&self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(self.conn());
         }
+    }
+
+    /// Drops the connection so that the next operation starts a fresh one from the
+    /// seed list. The client recovers from failovers, resharding and a cluster that
+    /// was down at start-up by itself; this is for when it cannot be trusted to
+    /// (refused credentials, a silent network partition).
+    pub(crate) fn reset_connection(&self) {
+        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     async fn run<T>(
         &self,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, CacheError> {
-        fut.await.map_err(|e| {
-            self.note_error(&e);
-            CacheError::from(e)
-        })
+        fut.await.map_err(CacheError::from)
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
@@ -194,10 +195,7 @@ impl ClusterStore {
         let answers = join_all(reads.collect()).await;
         let mut out = vec![None; keys.len()];
         for (indices, answer) in groups.values().zip(answers) {
-            let values = answer.map_err(|e| {
-                self.note_error(&e);
-                CacheError::from(e)
-            })?;
+            let values = answer.map_err(CacheError::from)?;
             if values.len() != indices.len() {
                 return Err(CacheError::Redis(format!(
                     "MGET answered {} values for {} keys",
@@ -271,10 +269,7 @@ impl ClusterStore {
     fn first_error(&self, results: Vec<redis::RedisResult<()>>) -> Result<(), CacheError> {
         match results.into_iter().find_map(Result::err) {
             None => Ok(()),
-            Some(e) => {
-                self.note_error(&e);
-                Err(CacheError::from(e))
-            }
+            Some(e) => Err(CacheError::from(e)),
         }
     }
 
@@ -298,9 +293,9 @@ impl ClusterStore {
         if let Some((first, rest)) = keys.split_first() {
             let slot = key_slot(first.as_bytes());
             if rest.iter().any(|k| key_slot(k.as_bytes()) != slot) {
-                debug_assert!(
-                    false,
-                    "a Lua script's keys must share one Redis Cluster slot: {keys:?}"
+                tracing::error!(
+                    keys = keys.len(),
+                    "cacheward: a Lua script's keys span several Redis Cluster slots - refused; give them a common hash tag"
                 );
                 return Err(CacheError::Redis(
                     "script keys span several cluster slots (give them a common hash tag)"
@@ -320,10 +315,7 @@ impl ClusterStore {
             Err(e) if is_ask(&e) => eval_asking(&mut c, &e, script, keys, args).await,
             other => other,
         };
-        result.map_err(|e| {
-            self.note_error(&e);
-            CacheError::from(e)
-        })
+        result.map_err(CacheError::from)
     }
 
     /// Deletes every key that starts with `prefix`: `SCAN … MATCH <prefix>*` on each
@@ -382,10 +374,7 @@ impl ClusterStore {
         });
         let mut removed = 0;
         for r in join_all(unlinks.collect()).await {
-            removed += r.map_err(|e| {
-                self.note_error(&e);
-                CacheError::from(e)
-            })?;
+            removed += r.map_err(CacheError::from)?;
         }
         Ok(removed)
     }
@@ -602,6 +591,7 @@ impl crate::Cache {
             .map(|n| seed_url(n.as_ref(), false))
             .collect();
         let store = ClusterStore::new(&seeds, None, None)?;
+        store.connect_in_background();
         Ok(crate::Cache::from_store(super::Store::RedisCluster(store)))
     }
 
@@ -692,6 +682,18 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             !shown.contains("hunter2") && !shown.contains("s3cret"),
             "{shown}"
         );
+    }
+
+    #[tokio::test]
+    async fn scripts_whose_keys_span_slots_are_refused_before_sending() {
+        let store =
+            ClusterStore::new(&["redis://127.0.0.1:1".to_owned()], None, None).expect("seeds");
+        let script = redis::Script::new("return 1");
+        let err = store
+            .eval(&script, &["a{t1}", "b{t2}"], &[])
+            .await
+            .expect_err("two slots");
+        assert!(err.to_string().contains("slots"), "{err}");
     }
 
     #[tokio::test]
