@@ -29,14 +29,16 @@ use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+use super::Backend;
+use super::guard::RemoteStore;
+use super::redis::{DEFAULT_CONNECT_TIMEOUT, RedisOptions, diagnose_url};
 use super::slot::key_slot;
 use crate::error::{CacheError, ConfigError};
+use crate::redact::{redact_url, redact_urls};
 
-/// How long the cluster client waits for one TCP/TLS connection to a node. The
-/// cache's per-operation deadline is shorter and applies on top; this bound only
-/// keeps background (re)connections from hanging.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long the cluster client waits for one node to answer one request.
+/// How long the cluster client waits for one node to answer one request. The
+/// cache's per-operation deadline is much shorter and applies on top (the guard);
+/// this bound only keeps requests that nobody waits for any more from piling up.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Redirections (`MOVED`, `ASK`) and retryable errors (`TRYAGAIN`, a node gone) are
 /// retried this many times by the client, with a short backoff, so a redirection is
@@ -51,15 +53,26 @@ pub(crate) struct ClusterStore {
     /// Created on first use, inside the caller's runtime (start-up never waits for
     /// the cluster); dropped by `reset_connection`.
     conn: Mutex<Option<ClusterConnection>>,
-    /// `host:port` of each seed node, for `Debug` (no credentials).
+    connect_timeout: Duration,
+    /// The seed URLs with their passwords replaced by `***`.
     seeds: Vec<String>,
+    password: Option<String>,
 }
 
 impl std::fmt::Debug for ClusterStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterStore")
             .field("seeds", &self.seeds)
-            .finish_non_exhaustive()
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field(
+                "connection_started",
+                &self
+                    .conn
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some(),
+            )
+            .finish()
     }
 }
 
@@ -76,6 +89,64 @@ pub(crate) fn seed_url(entry: &str, tls: bool) -> String {
     }
 }
 
+/// The cluster part of [`Cache::from_vars`](crate::Cache::from_vars): `None` when
+/// the variables do not ask for a cluster, `Some(Err(problem))` when they ask for one
+/// that cannot be built (logged as a misconfiguration by the caller).
+///
+/// A cluster is asked for by `CACHE_PROVIDER=cluster`, or by `REDIS_CLUSTER_NODES`
+/// (unless `CACHE_PROVIDER` names another backend or `REDIS_CLUSTER_ENABLED=false`),
+/// or by `REDIS_CLUSTER_ENABLED=true` with `REDIS_URL`. The seeds come from
+/// `REDIS_CLUSTER_NODES`, else from `REDIS_URL` (comma-separated).
+pub(crate) fn from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+    provider: Option<&str>,
+    builder: &crate::CacheBuilder,
+) -> Option<Result<crate::Cache, String>> {
+    let enabled = get("REDIS_CLUSTER_ENABLED").map(|v| v.to_ascii_lowercase());
+    let enabled = match enabled.as_deref() {
+        Some("true" | "1" | "yes" | "on") => Some(true),
+        Some("false" | "0" | "no" | "off") => Some(false),
+        _ => None,
+    };
+    let nodes = get("REDIS_CLUSTER_NODES");
+    let url = get("REDIS_URL");
+    let wanted = match provider {
+        Some("cluster" | "redis-cluster" | "redis_cluster") => true,
+        Some(_) => false,
+        None => match enabled {
+            Some(false) => false,
+            Some(true) => nodes.is_some() || url.is_some(),
+            None => nodes.is_some(),
+        },
+    };
+    if !wanted {
+        return None;
+    }
+    let tls = matches!(
+        get("REDIS_TLS_ENABLED").map(|v| v.to_ascii_lowercase()).as_deref(),
+        Some("true" | "1" | "yes" | "on")
+    ) || url.as_deref().is_some_and(|u| u.trim_start().starts_with("rediss://"));
+    let (source, list) = match (nodes, url) {
+        (Some(nodes), _) => ("REDIS_CLUSTER_NODES", nodes),
+        (None, Some(url)) => ("REDIS_URL", url),
+        (None, None) => {
+            return Some(Err(
+                "CACHE_PROVIDER=cluster but neither REDIS_CLUSTER_NODES nor REDIS_URL is set"
+                    .to_owned(),
+            ));
+        }
+    };
+    let seeds = parse_node_list(&list, tls);
+    let mut b = builder.clone().cluster_nodes(seeds);
+    if let Some(pw) = get("REDIS_PASSWORD") {
+        b = b.password(pw);
+    }
+    Some(
+        b.build()
+            .map_err(|err| format!("{source} is malformed: {err}")),
+    )
+}
+
 /// Splits a comma-separated node list (`REDIS_CLUSTER_NODES`) into seed URLs.
 pub(crate) fn parse_node_list(list: &str, tls: bool) -> Vec<String> {
     list.split(',')
@@ -87,48 +158,67 @@ pub(crate) fn parse_node_list(list: &str, tls: bool) -> Vec<String> {
 
 impl ClusterStore {
     /// A store on the cluster reachable through `seeds` (URLs; one live node is
-    /// enough, the rest of the topology is discovered). `password` and `username`
-    /// override those in the URLs. Fails only for an empty or malformed seed list;
-    /// nothing is contacted here.
-    pub(crate) fn new(
-        seeds: &[String],
-        username: Option<&str>,
-        password: Option<&str>,
-    ) -> Result<Self, ConfigError> {
+    /// enough, the rest of the topology is discovered). The options' password and
+    /// user name are used when the URLs carry none. Fails only for an empty or
+    /// malformed seed list; nothing is contacted here.
+    pub(crate) fn new(seeds: &[String], options: &RedisOptions) -> Result<Self, ConfigError> {
         if seeds.is_empty() {
             return Err(ConfigError::InvalidUrl(
                 "a Redis Cluster needs at least one seed node".to_owned(),
             ));
         }
+        let shown: Vec<String> = seeds.iter().map(|s| redact_url(s.trim())).collect();
         let mut infos = Vec::with_capacity(seeds.len());
-        let mut shown = Vec::with_capacity(seeds.len());
-        for seed in seeds {
-            let info = redis::IntoConnectionInfo::into_connection_info(seed.as_str())
-                .map_err(|e| ConfigError::InvalidUrl(redact(&e.to_string(), password)))?;
-            shown.push(info.addr().to_string());
+        for (seed, display) in seeds.iter().zip(&shown) {
+            let invalid = |why: String| ConfigError::InvalidUrl(format!("{why} (in {display})"));
+            if let Some(why) = diagnose_url(seed) {
+                return Err(invalid(why));
+            }
+            let info = redis::IntoConnectionInfo::into_connection_info(seed.trim())
+                .map_err(|e| invalid(redact_urls(&e.to_string())))?;
             infos.push(info);
         }
+        let in_url = infos[0].redis_settings().password().map(str::to_owned);
+        let user_in_url = infos[0].redis_settings().username().is_some();
+        let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let mut builder = ClusterClient::builder(infos)
-            .connection_timeout(CONNECT_TIMEOUT)
+            .connection_timeout(connect_timeout)
             .response_timeout(RESPONSE_TIMEOUT)
             .retries(RETRIES)
             .min_retry_wait(5)
             .max_retry_wait(250)
             .retry_wait_formula(10, 2);
-        if let Some(password) = password.filter(|p| !p.is_empty()) {
-            builder = builder.password(password);
+        let mut password = in_url;
+        if password.is_none()
+            && let Some(pw) = options.password.as_deref().filter(|p| !p.is_empty())
+        {
+            builder = builder.password(pw);
+            password = Some(pw.to_owned());
         }
-        if let Some(username) = username.filter(|u| !u.is_empty()) {
-            builder = builder.username(username);
+        if !user_in_url && let Some(user) = options.username.as_deref().filter(|u| !u.is_empty())
+        {
+            builder = builder.username(user);
         }
-        let client = builder
-            .build()
-            .map_err(|e| ConfigError::InvalidUrl(redact(&e.to_string(), password)))?;
+        let client = builder.build().map_err(|e| {
+            let msg = redact_urls(&e.to_string());
+            let msg = match password.as_deref() {
+                Some(pw) => msg.replace(pw, "***"),
+                None => msg,
+            };
+            ConfigError::InvalidUrl(format!("{msg} (in {})", shown.join(",")))
+        })?;
         Ok(ClusterStore {
             client,
             conn: Mutex::new(None),
+            connect_timeout,
             seeds: shown,
+            password,
         })
+    }
+
+    /// The password in use, so the guard can scrub it from error messages.
+    pub(crate) fn password(&self) -> Option<&str> {
+        self.password.as_deref()
     }
 
     fn conn(&self) -> ClusterConnection {
@@ -139,7 +229,7 @@ impl ClusterStore {
         // Connects in the background: the first commands wait for the initial slot
         // map (bounded by the caller's deadline), later ones are routed directly.
         let config = ClusterConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_connection_timeout(self.connect_timeout)
             .set_response_timeout(RESPONSE_TIMEOUT);
         let conn = self.client.get_pending_async_connection_with_config(config);
         *slot = Some(conn.clone());
@@ -156,166 +246,11 @@ impl ClusterStore {
         }
     }
 
-    /// Drops the connection so that the next operation starts a fresh one from the
-    /// seed list. The client recovers from failovers, resharding and a cluster that
-    /// was down at start-up by itself; this is for when it cannot be trusted to
-    /// (refused credentials, a silent network partition).
-    pub(crate) fn reset_connection(&self) {
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
     async fn run<T>(
         &self,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, CacheError> {
         fut.await.map_err(CacheError::from)
-    }
-
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut c = self.conn();
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        self.run(one(&mut c, cmd)).await
-    }
-
-    pub(crate) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn();
-        let reads = groups.values().map(|indices| {
-            let mut c = conn.clone();
-            let mut cmd = redis::cmd("MGET");
-            for &i in indices {
-                cmd.arg(keys[i]);
-            }
-            async move { one::<Vec<Option<Vec<u8>>>>(&mut c, cmd).await }
-        });
-        let answers = join_all(reads.collect()).await;
-        let mut out = vec![None; keys.len()];
-        for (indices, answer) in groups.values().zip(answers) {
-            let values = answer.map_err(CacheError::from)?;
-            if values.len() != indices.len() {
-                return Err(CacheError::Redis(format!(
-                    "MGET answered {} values for {} keys",
-                    values.len(),
-                    indices.len()
-                )));
-            }
-            for (&i, v) in indices.iter().zip(values) {
-                out[i] = v;
-            }
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn set(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
-        let mut c = self.conn();
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
-        self.run(one::<()>(&mut c, cmd)).await
-    }
-
-    pub(crate) async fn set_many(
-        &self,
-        entries: &[(&str, Vec<u8>)],
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let ms = ttl_millis(ttl);
-        let groups = group_by_slot(entries.iter().map(|(k, _)| *k));
-        let conn = self.conn();
-        let writes = groups.values().map(|indices| {
-            let mut c = conn.clone();
-            let cmds = indices
-                .iter()
-                .map(|&i| {
-                    let (k, v) = &entries[i];
-                    let mut cmd = redis::cmd("SET");
-                    cmd.arg(*k).arg(v.as_slice()).arg("PX").arg(ms);
-                    cmd
-                })
-                .collect();
-            async move { group(&mut c, cmds).await.map(drop) }
-        });
-        self.first_error(join_all(writes.collect()).await)
-    }
-
-    pub(crate) async fn del(&self, keys: &[&str]) -> Result<(), CacheError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn();
-        let deletes = groups.values().map(|indices| {
-            let mut c = conn.clone();
-            let mut cmd = redis::cmd("DEL");
-            for &i in indices {
-                cmd.arg(keys[i]);
-            }
-            async move { one::<()>(&mut c, cmd).await }
-        });
-        self.first_error(join_all(deletes.collect()).await)
-    }
-
-    fn first_error(&self, results: Vec<redis::RedisResult<()>>) -> Result<(), CacheError> {
-        match results.into_iter().find_map(Result::err) {
-            None => Ok(()),
-            Some(e) => Err(CacheError::from(e)),
-        }
-    }
-
-    /// `PING` on every primary: healthy only when all of them answer.
-    pub(crate) async fn ping(&self) -> Result<(), CacheError> {
-        let mut c = self.conn();
-        self.run(redis::cmd("PING").query_async::<redis::Value>(&mut c))
-            .await
-            .map(drop)
-    }
-
-    /// Runs a Lua script. All `keys` must hash to one slot (give them a common hash
-    /// tag); otherwise the script is refused here rather than failing on the server
-    /// with `CROSSSLOT`.
-    pub(crate) async fn eval(
-        &self,
-        script: &redis::Script,
-        keys: &[&str],
-        args: &[i64],
-    ) -> Result<redis::Value, CacheError> {
-        if let Some((first, rest)) = keys.split_first() {
-            let slot = key_slot(first.as_bytes());
-            if rest.iter().any(|k| key_slot(k.as_bytes()) != slot) {
-                tracing::error!(
-                    keys = keys.len(),
-                    "cacheward: a Lua script's keys span several Redis Cluster slots - refused; give them a common hash tag"
-                );
-                return Err(CacheError::Redis(
-                    "script keys span several cluster slots (give them a common hash tag)"
-                        .to_owned(),
-                ));
-            }
-        }
-        let mut c = self.conn();
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(*k);
-        }
-        for a in args {
-            inv.arg(*a);
-        }
-        let result = match inv.invoke_async::<redis::Value>(&mut c).await {
-            Err(e) if is_ask(&e) => eval_asking(&mut c, &e, script, keys, args).await,
-            other => other,
-        };
-        result.map_err(CacheError::from)
     }
 
     /// Deletes every key that starts with `prefix`: `SCAN … MATCH <prefix>*` on each
@@ -377,6 +312,169 @@ impl ClusterStore {
             removed += r.map_err(CacheError::from)?;
         }
         Ok(removed)
+    }
+}
+
+impl RemoteStore for ClusterStore {
+    const BACKEND: Backend = Backend::RedisCluster;
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut c = self.conn();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        self.run(one(&mut c, cmd)).await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups = group_by_slot(keys.iter().copied());
+        let conn = self.conn();
+        let reads = groups.values().map(|indices| {
+            let mut c = conn.clone();
+            let mut cmd = redis::cmd("MGET");
+            for &i in indices {
+                cmd.arg(keys[i]);
+            }
+            async move { one::<Vec<Option<Vec<u8>>>>(&mut c, cmd).await }
+        });
+        let answers = join_all(reads.collect()).await;
+        let mut out = vec![None; keys.len()];
+        for (indices, answer) in groups.values().zip(answers) {
+            let values = answer.map_err(CacheError::from)?;
+            if values.len() != indices.len() {
+                return Err(CacheError::Redis(format!(
+                    "MGET answered {} values for {} keys",
+                    values.len(),
+                    indices.len()
+                )));
+            }
+            for (&i, v) in indices.iter().zip(values) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let mut c = self.conn();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
+        self.run(one::<()>(&mut c, cmd)).await
+    }
+
+    async fn set_many(
+        &self,
+        entries: &[(&str, Vec<u8>)],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let ms = ttl_millis(ttl);
+        let groups = group_by_slot(entries.iter().map(|(k, _)| *k));
+        let conn = self.conn();
+        let writes = groups.values().map(|indices| {
+            let mut c = conn.clone();
+            let cmds = indices
+                .iter()
+                .map(|&i| {
+                    let (k, v) = &entries[i];
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(*k).arg(v.as_slice()).arg("PX").arg(ms);
+                    cmd
+                })
+                .collect();
+            async move { group(&mut c, cmds).await.map(drop) }
+        });
+        first_error(join_all(writes.collect()).await)
+    }
+
+    async fn del(&self, keys: &[&str]) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let groups = group_by_slot(keys.iter().copied());
+        let conn = self.conn();
+        let deletes = groups.values().map(|indices| {
+            let mut c = conn.clone();
+            let mut cmd = redis::cmd("DEL");
+            for &i in indices {
+                cmd.arg(keys[i]);
+            }
+            async move { one::<()>(&mut c, cmd).await }
+        });
+        first_error(join_all(deletes.collect()).await)
+    }
+
+    /// `PING` on every primary: healthy only when all of them answer.
+    async fn ping(&self) -> Result<(), CacheError> {
+        let mut c = self.conn();
+        self.run(redis::cmd("PING").query_async::<redis::Value>(&mut c))
+            .await
+            .map(drop)
+    }
+
+    /// Runs a Lua script. All `keys` must hash to one slot (give them a common hash
+    /// tag); otherwise the script is refused here rather than failing on the server
+    /// with `CROSSSLOT`.
+    async fn eval(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[i64],
+    ) -> Result<redis::Value, CacheError> {
+        if let Some((first, rest)) = keys.split_first() {
+            let slot = key_slot(first.as_bytes());
+            if rest.iter().any(|k| key_slot(k.as_bytes()) != slot) {
+                tracing::error!(
+                    keys = keys.len(),
+                    "cacheward: a Lua script's keys span several Redis Cluster slots - refused; give them a common hash tag"
+                );
+                return Err(CacheError::Redis(
+                    "script keys span several cluster slots (give them a common hash tag)"
+                        .to_owned(),
+                ));
+            }
+        }
+        let mut c = self.conn();
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(*k);
+        }
+        for a in args {
+            inv.arg(*a);
+        }
+        let result = match inv.invoke_async::<redis::Value>(&mut c).await {
+            Err(e) if is_ask(&e) => eval_asking(&mut c, &e, script, keys, args).await,
+            other => other,
+        };
+        result.map_err(CacheError::from)
+    }
+
+    fn reset_connection(&self) {
+        if self
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some()
+        {
+            tracing::debug!(seeds = ?self.seeds, "cacheward: dropping the Redis Cluster connection; the next operation reconnects");
+        }
+    }
+}
+
+fn first_error(results: Vec<redis::RedisResult<()>>) -> Result<(), CacheError> {
+    match results.into_iter().find_map(Result::err) {
+        None => Ok(()),
+        Some(e) => Err(CacheError::from(e)),
     }
 }
 
@@ -536,14 +634,6 @@ fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// Removes a password from an error message, in case a parser echoed the URL.
-fn redact(message: &str, password: Option<&str>) -> String {
-    match password.filter(|p| !p.is_empty()) {
-        Some(p) => message.replace(p, "***"),
-        None => message.to_owned(),
-    }
-}
-
 /// Polls all futures concurrently on the current task and returns their outputs in
 /// order. (A handful of futures per batch: one per slot group.)
 async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
@@ -575,47 +665,110 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 impl crate::Cache {
     /// A cache on the Redis Cluster reachable through `nodes`: seed URLs
     /// (`redis://host:port`, `rediss://…`, credentials allowed) or bare `host:port`
-    /// pairs. One reachable node is enough; the client discovers the rest.
+    /// pairs. One reachable node is enough; the client discovers the rest. Other
+    /// settings: [`Cache::builder`](crate::Cache::builder) with
+    /// [`cluster_nodes`](crate::CacheBuilder::cluster_nodes).
     ///
     /// Returns `Err` only when the list is empty or an entry is malformed. Nothing is
-    /// contacted here: a cluster that is down at start-up makes operations misses
-    /// until it comes up. Batches are split by slot and scripts must keep their keys
-    /// in one slot (see the operations guide on hash tags).
+    /// waited for: a cluster that is down at start-up makes operations misses until it
+    /// comes up. Batches are split by slot and scripts must keep their keys in one
+    /// slot (see `docs/operations.md` on hash tags).
     pub fn redis_cluster<I, S>(nodes: I) -> Result<crate::Cache, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let seeds: Vec<String> = nodes
-            .into_iter()
-            .map(|n| seed_url(n.as_ref(), false))
-            .collect();
-        let store = ClusterStore::new(&seeds, None, None)?;
-        store.connect_in_background();
-        Ok(crate::Cache::from_store(super::Store::RedisCluster(store)))
+        crate::Cache::builder().cluster_nodes(nodes).build()
     }
 
     /// Deletes every key that starts with `prefix` and returns how many were removed.
     ///
-    /// Iterates the keyspace with `SCAN … MATCH` (on every primary of a cluster) and
-    /// removes keys with `UNLINK`; never `KEYS`, so Redis keeps serving other clients
-    /// meanwhile. Glob characters in `prefix` match literally. Failures are logged
-    /// and counted and end the purge early; the count says how far it got. The
-    /// in-memory and pass-through backends hold nothing to scan here and return 0.
+    /// Walks the keyspace with `SCAN … MATCH <prefix>*` (on every primary of a cluster)
+    /// and removes what it finds with `UNLINK`, a batch at a time; never `KEYS`, so
+    /// Redis keeps serving other clients meanwhile. Glob characters in `prefix` match
+    /// literally. Each step on a single Redis runs under the operation deadline and the
+    /// breaker; a cluster purge is skipped while the breaker is open. Failures end the
+    /// purge early: they are logged and counted, and the count says how far it got.
+    /// The memory and pass-through backends answer 0.
     pub async fn purge_prefix(&self, prefix: &str) -> u64 {
-        let result = match &self.inner.store {
-            super::Store::RedisCluster(c) => c.purge_prefix(prefix).await,
-            _ => Ok(0),
+        let (removed, result) = match &self.inner.store {
+            super::Store::RedisCluster(g) => {
+                if g.circuit() == crate::breaker::CircuitState::Open {
+                    (0, Err(CacheError::CircuitOpen))
+                } else {
+                    match g.store.purge_prefix(prefix).await {
+                        Ok(n) => (n, Ok(())),
+                        Err(e) => (0, Err(e)),
+                    }
+                }
+            }
+            super::Store::Redis(_) => self.purge_single(prefix).await,
+            _ => (0, Ok(())),
         };
-        match result {
-            Ok(n) => n,
-            Err(err) => {
-                self.inner.counters.record_error();
-                tracing::warn!(error = %err, "cacheward: purge by prefix failed");
-                0
+        if let Err(err) = result {
+            let slot = self.inner.labels.slot(crate::cache::DIRECT_LABEL);
+            slot.counters.failure(&err);
+            tracing::warn!(
+                backend = self.backend().as_str(),
+                removed,
+                error = %err,
+                "cacheward: purge by prefix failed - stopped early"
+            );
+        }
+        removed
+    }
+
+    /// `SCAN` + `UNLINK` on a single Redis, one step per script run (so each step is
+    /// atomic, bounded by the deadline and seen by the breaker).
+    async fn purge_single(&self, prefix: &str) -> (u64, Result<(), CacheError>) {
+        let script = redis::Script::new(&scan_unlink_script(&format!("{}*", escape_glob(prefix))));
+        let mut cursor: i64 = 0;
+        let mut removed = 0u64;
+        loop {
+            let reply = match self
+                .inner
+                .store
+                .eval(&script, &[], &[cursor, SCAN_COUNT as i64])
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => return (removed, Err(e)),
+            };
+            let (next, n): (String, u64) = match redis::from_redis_value(reply) {
+                Ok(v) => v,
+                Err(e) => return (removed, Err(CacheError::Redis(e.to_string()))),
+            };
+            removed += n;
+            match next.parse::<i64>() {
+                Ok(0) => return (removed, Ok(())),
+                Ok(c) => cursor = c,
+                Err(_) => {
+                    return (
+                        removed,
+                        Err(CacheError::Redis(format!("unexpected SCAN cursor {next:?}"))),
+                    );
+                }
             }
         }
     }
+}
+
+/// A Lua script running one `SCAN` step with `pattern` (ARGV: cursor, count) and
+/// `UNLINK`ing what it found; returns `{next cursor, keys removed}`.
+fn scan_unlink_script(pattern: &str) -> String {
+    // A long-bracket string literal whose closing bracket does not occur in the
+    // pattern. Lua drops a newline right after the opening bracket, so one is put
+    // there: the pattern itself is kept byte for byte.
+    let mut level = String::new();
+    while pattern.contains(&format!("]{level}]")) || pattern.ends_with(&format!("]{level}")) {
+        level.push('=');
+    }
+    format!(
+        "local r = redis.call('SCAN', ARGV[1], 'MATCH', [{level}[\n{pattern}]{level}], 'COUNT', ARGV[2])\n\
+         local keys = r[2]\n\
+         if #keys > 0 then redis.call('UNLINK', unpack(keys)) end\n\
+         return {{r[1], #keys}}"
+    )
 }
 
 #[cfg(test)]
@@ -671,29 +824,127 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
 
     #[test]
     fn debug_output_has_no_password() {
-        let store = ClusterStore::new(
-            &["redis://:hunter2@127.0.0.1:7000".to_owned()],
-            None,
-            Some("s3cret"),
-        )
-        .expect("valid seeds");
+        let options = RedisOptions {
+            password: Some("s3cret".to_owned()),
+            ..RedisOptions::default()
+        };
+        let store = ClusterStore::new(&["redis://:hunter2@127.0.0.1:7000".to_owned()], &options)
+            .expect("valid seeds");
+        assert_eq!(store.password(), Some("hunter2"), "the URL's password wins");
         let shown = format!("{store:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("s3cret"),
-            "{shown}"
-        );
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        let store = ClusterStore::new(&["redis://127.0.0.1:7000".to_owned()], &options)
+            .expect("valid seeds");
+        assert_eq!(store.password(), Some("s3cret"), "REDIS_PASSWORD fills in");
+        let err = ClusterStore::new(&["redis://:hunter2@127.0.0.1:port".to_owned()], &options)
+            .expect_err("bad port");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("invalid port"), "{err}");
     }
 
     #[tokio::test]
     async fn scripts_whose_keys_span_slots_are_refused_before_sending() {
-        let store =
-            ClusterStore::new(&["redis://127.0.0.1:1".to_owned()], None, None).expect("seeds");
+        let store = ClusterStore::new(&["redis://127.0.0.1:1".to_owned()], &RedisOptions::default())
+            .expect("seeds");
         let script = redis::Script::new("return 1");
         let err = store
             .eval(&script, &["a{t1}", "b{t2}"], &[])
             .await
             .expect_err("two slots");
         assert!(err.to_string().contains("slots"), "{err}");
+    }
+
+    #[test]
+    fn the_scan_script_quotes_any_pattern() {
+        let script = scan_unlink_script("a]]b]=]c]=");
+        assert!(script.contains("[==[\na]]b]=]c]=]==]"), "{script}");
+        assert!(scan_unlink_script("x*").contains("[[\nx*]]"));
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[tokio::test]
+    async fn the_environment_selects_the_cluster() {
+        use crate::{Backend, Cache};
+        let cluster = |p: &[(&str, &str)]| Cache::from_vars(vars(p)).backend();
+        assert_eq!(
+            cluster(&[("REDIS_CLUSTER_NODES", "127.0.0.1:1,127.0.0.1:2")]),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            cluster(&[("CACHE_PROVIDER", "cluster"), ("REDIS_URL", "redis://127.0.0.1:1")]),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            cluster(&[
+                ("REDIS_CLUSTER_ENABLED", "true"),
+                ("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2")
+            ]),
+            Backend::RedisCluster
+        );
+        // The seed's .env sets the node list with the cluster switched off.
+        assert_eq!(
+            cluster(&[
+                ("REDIS_CLUSTER_ENABLED", "false"),
+                ("REDIS_CLUSTER_NODES", "127.0.0.1:1"),
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+            ]),
+            Backend::Redis
+        );
+        // An explicit provider wins over the node list.
+        assert_eq!(
+            cluster(&[
+                ("CACHE_PROVIDER", "redis"),
+                ("REDIS_CLUSTER_NODES", "127.0.0.1:1"),
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+            ]),
+            Backend::Redis
+        );
+        assert_eq!(cluster(&[]), Backend::PassThrough);
+    }
+
+    #[tokio::test]
+    async fn a_broken_cluster_setting_is_an_unhealthy_pass_through_without_the_password() {
+        for (pairs, expected) in [
+            (&[("CACHE_PROVIDER", "cluster")][..], "neither REDIS_CLUSTER_NODES"),
+            (
+                &[("REDIS_CLUSTER_NODES", "redis://:pw987@h:notaport")][..],
+                "invalid port",
+            ),
+            (
+                &[
+                    ("REDIS_CLUSTER_NODES", "h:notaport"),
+                    ("REDIS_PASSWORD", "pw987"),
+                ][..],
+                "REDIS_CLUSTER_NODES is malformed",
+            ),
+        ] {
+            let cache = crate::Cache::from_vars(vars(pairs));
+            assert_eq!(cache.backend(), crate::Backend::PassThrough);
+            let health = cache.health().await;
+            assert!(!health.healthy);
+            let err = health.error.expect("a reason");
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("pw987"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tls_and_passwords_from_the_environment() {
+        let cache = crate::Cache::from_vars(vars(&[
+            ("REDIS_CLUSTER_NODES", "h1:6379,h2:6379"),
+            ("REDIS_TLS_ENABLED", "true"),
+            ("REDIS_PASSWORD", "envpw42"),
+        ]));
+        let shown = format!("{cache:?}");
+        assert!(shown.contains("rediss://h1:6379"), "{shown}");
+        assert!(!shown.contains("envpw42"), "{shown}");
     }
 
     #[tokio::test]
