@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::backend::guard::DEFAULT_DEADLINE;
 use crate::backend::cluster::ClusterStore;
+use crate::backend::guard::DEFAULT_DEADLINE;
 use crate::backend::memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
 use crate::backend::redis::{DEFAULT_CONNECT_TIMEOUT, RedisOptions, RedisStore};
 use crate::backend::{GuardConfig, Guarded, Store};
@@ -59,7 +59,11 @@ impl std::fmt::Debug for CacheBuilder {
             Kind::Redis(url) => format!("Redis({})", redact_url(url)),
             Kind::RedisCluster(seeds) => format!(
                 "RedisCluster({})",
-                seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>().join(",")
+                seeds
+                    .iter()
+                    .map(|s| redact_url(s))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             other => format!("{other:?}"),
         };
@@ -253,7 +257,8 @@ impl CacheBuilder {
             g.secrets.push(pw);
         }
         if let Kind::RedisCluster(seeds) = &self.kind {
-            g.secrets.extend(seeds.iter().filter_map(|s| url_password(s)));
+            g.secrets
+                .extend(seeds.iter().filter_map(|s| url_password(s)));
         }
         g.secrets.retain(|s| !s.is_empty());
         g.secrets.sort();

@@ -71,7 +71,8 @@ impl Cache {
         let builder = tuned_builder(&get);
         let url = get("REDIS_URL");
         let provider = get("CACHE_PROVIDER").map(|p| p.to_ascii_lowercase());
-        if let Some(cluster) = crate::backend::cluster::from_vars(&get, provider.as_deref(), &builder)
+        if let Some(cluster) =
+            crate::backend::cluster::from_vars(&get, provider.as_deref(), &builder)
         {
             return cluster.unwrap_or_else(misconfigured);
         }

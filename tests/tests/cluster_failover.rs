@@ -15,10 +15,24 @@ use tokio::sync::Mutex;
 
 const CALLERS: usize = 32;
 const TTL: Duration = Duration::from_secs(300);
-/// How long after the cluster has settled reads on the affected slot must hit again.
-/// Generous: the breaker's cool-down (if it opened) plus the client's slot-map refresh
-/// and a noisy 2-core machine.
-const RECOVERY: Duration = Duration::from_secs(20);
+/// The breaker's cool-down in these tests (the default).
+const COOL_DOWN: Duration = Duration::from_secs(1);
+/// How long after the cluster has settled reads on the affected slots must hit again:
+/// the breaker's cool-down (it opens during a failover), a second one in case the
+/// first probe raced the client's slot-map refresh, and slack for a noisy 2-core
+/// machine.
+const RECOVERY: Duration = Duration::from_secs(2 * COOL_DOWN.as_secs() + 3);
+/// How long a restarted cluster may take to elect and settle before reads hit.
+const RESTART: Duration = Duration::from_secs(20);
+
+/// A cache on `cluster` with the default deadline and the breaker above.
+fn cache_on(cluster: &RedisCluster) -> Cache {
+    Cache::builder()
+        .cluster_nodes(cluster.seeds())
+        .breaker(5, COOL_DOWN)
+        .build()
+        .expect("seeds")
+}
 
 /// The source of truth behind the cache.
 fn truth(key: &str) -> String {
@@ -32,12 +46,28 @@ struct Tally {
     wrong: Mutex<Vec<String>>,
     /// When the last hit on a key of the watched slot happened.
     watched_hits: Mutex<Vec<Instant>>,
+    /// The longest single cache operation, in microseconds.
+    slowest_op_us: AtomicU64,
 }
+
+impl Tally {
+    fn timed(&self, started: Instant) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.slowest_op_us.fetch_max(us, Ordering::Relaxed);
+    }
+}
+
+/// The default per-operation deadline, plus slack for a noisy 2-core machine: no
+/// cache operation may take longer, failover or not.
+const OP_BOUND: Duration = Duration::from_millis(20 + 250);
 
 /// The cached read under test: cache first, the source on a miss, then fill.
 async fn cached_read(cache: &Cache, key: &str, tally: &Tally, watched: bool) {
     tally.calls.fetch_add(1, Ordering::Relaxed);
-    let answer = match cache.get::<String>(key).await {
+    let started = Instant::now();
+    let cached = cache.get::<String>(key).await;
+    tally.timed(started);
+    let answer = match cached {
         Some(v) => {
             tally.hits.fetch_add(1, Ordering::Relaxed);
             if watched {
@@ -47,7 +77,9 @@ async fn cached_read(cache: &Cache, key: &str, tally: &Tally, watched: bool) {
         }
         None => {
             let v = truth(key);
+            let started = Instant::now();
             cache.set(key, &v, TTL).await;
+            tally.timed(started);
             v
         }
     };
@@ -63,7 +95,9 @@ async fn cached_read(cache: &Cache, key: &str, tally: &Tally, watched: bool) {
 /// A batched read of four keys through `get_many` (split by slot inside).
 async fn cached_batch(cache: &Cache, keys: &[String], tally: &Tally) {
     tally.calls.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
     let got: Vec<Option<String>> = cache.get_many(keys).await;
+    tally.timed(started);
     assert_eq!(got.len(), keys.len());
     let mut fill = Vec::new();
     for (k, v) in keys.iter().zip(got) {
@@ -74,7 +108,9 @@ async fn cached_batch(cache: &Cache, keys: &[String], tally: &Tally) {
         }
     }
     if !fill.is_empty() {
+        let started = Instant::now();
         cache.set_many(&fill, TTL).await;
+        tally.timed(started);
     }
 }
 
@@ -176,7 +212,7 @@ async fn killing_a_primary_under_load_surfaces_no_error() {
         .with_test_writer()
         .try_init();
     let cluster = RedisCluster::start();
-    let cache = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+    let cache = cache_on(&cluster);
 
     let keys: Vec<String> = (0..96).map(|i| format!("failover:k{i}")).collect();
     let victim_slot = cluster.keyslot(&keys[0]);
@@ -204,6 +240,8 @@ async fn killing_a_primary_under_load_surfaces_no_error() {
         "wrong answers: {:?}",
         &wrong[..wrong.len().min(5)]
     );
+    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
+    assert!(slowest <= OP_BOUND, "a cache operation took {slowest:?}");
     let calls = tally.calls.load(Ordering::Relaxed);
     let hits = tally.hits.load(Ordering::Relaxed);
     assert!(calls > 500, "the load ran ({calls} calls)");
@@ -223,7 +261,7 @@ async fn migrating_a_slot_under_load_surfaces_no_error() {
         .with_test_writer()
         .try_init();
     let cluster = RedisCluster::start();
-    let cache = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+    let cache = cache_on(&cluster);
 
     // 48 keys in one slot (one hash tag), 48 spread everywhere.
     let moving: Vec<String> = (0..48).map(|i| format!("copilot:{{mig}}:k{i}")).collect();
@@ -263,6 +301,8 @@ async fn migrating_a_slot_under_load_surfaces_no_error() {
         "wrong answers: {:?}",
         &wrong[..wrong.len().min(5)]
     );
+    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
+    assert!(slowest <= OP_BOUND, "a cache operation took {slowest:?}");
     assert!(tally.calls.load(Ordering::Relaxed) > 500);
     eprintln!(
         "slot {slot} moved to {to}; hits again {recovered_after:?} after; stats {:?}",
@@ -285,7 +325,7 @@ async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
     let cluster = RedisCluster::start();
     cluster.kill_all();
 
-    let cache = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+    let cache = cache_on(&cluster);
     for i in 0..5 {
         let key = format!("down:k{i}");
         cache.set(&key, &truth(&key), TTL).await;
@@ -298,7 +338,7 @@ async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
     assert!(!cache.health().await.healthy);
 
     cluster.restart_all().await;
-    let deadline = Instant::now() + RECOVERY;
+    let deadline = Instant::now() + RESTART;
     loop {
         cache.set("down:k0", &truth("down:k0"), TTL).await;
         if cache.get::<String>("down:k0").await.as_deref() == Some(&truth("down:k0")) {

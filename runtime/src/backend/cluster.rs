@@ -123,9 +123,13 @@ pub(crate) fn from_vars(
         return None;
     }
     let tls = matches!(
-        get("REDIS_TLS_ENABLED").map(|v| v.to_ascii_lowercase()).as_deref(),
+        get("REDIS_TLS_ENABLED")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref(),
         Some("true" | "1" | "yes" | "on")
-    ) || url.as_deref().is_some_and(|u| u.trim_start().starts_with("rediss://"));
+    ) || url
+        .as_deref()
+        .is_some_and(|u| u.trim_start().starts_with("rediss://"));
     let (source, list) = match (nodes, url) {
         (Some(nodes), _) => ("REDIS_CLUSTER_NODES", nodes),
         (None, Some(url)) => ("REDIS_URL", url),
@@ -195,8 +199,7 @@ impl ClusterStore {
             builder = builder.password(pw);
             password = Some(pw.to_owned());
         }
-        if !user_in_url && let Some(user) = options.username.as_deref().filter(|u| !u.is_empty())
-        {
+        if !user_in_url && let Some(user) = options.username.as_deref().filter(|u| !u.is_empty()) {
             builder = builder.username(user);
         }
         let client = builder.build().map_err(|e| {
@@ -357,23 +360,14 @@ impl RemoteStore for ClusterStore {
         Ok(out)
     }
 
-    async fn set(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
         let mut c = self.conn();
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
         self.run(one::<()>(&mut c, cmd)).await
     }
 
-    async fn set_many(
-        &self,
-        entries: &[(&str, Vec<u8>)],
-        ttl: Duration,
-    ) -> Result<(), CacheError> {
+    async fn set_many(&self, entries: &[(&str, Vec<u8>)], ttl: Duration) -> Result<(), CacheError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -745,7 +739,9 @@ impl crate::Cache {
                 Err(_) => {
                     return (
                         removed,
-                        Err(CacheError::Redis(format!("unexpected SCAN cursor {next:?}"))),
+                        Err(CacheError::Redis(format!(
+                            "unexpected SCAN cursor {next:?}"
+                        ))),
                     );
                 }
             }
@@ -832,7 +828,10 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             .expect("valid seeds");
         assert_eq!(store.password(), Some("hunter2"), "the URL's password wins");
         let shown = format!("{store:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
         let store = ClusterStore::new(&["redis://127.0.0.1:7000".to_owned()], &options)
             .expect("valid seeds");
         assert_eq!(store.password(), Some("s3cret"), "REDIS_PASSWORD fills in");
@@ -844,8 +843,11 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
 
     #[tokio::test]
     async fn scripts_whose_keys_span_slots_are_refused_before_sending() {
-        let store = ClusterStore::new(&["redis://127.0.0.1:1".to_owned()], &RedisOptions::default())
-            .expect("seeds");
+        let store = ClusterStore::new(
+            &["redis://127.0.0.1:1".to_owned()],
+            &RedisOptions::default(),
+        )
+        .expect("seeds");
         let script = redis::Script::new("return 1");
         let err = store
             .eval(&script, &["a{t1}", "b{t2}"], &[])
@@ -866,7 +868,12 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[tokio::test]
@@ -878,7 +885,10 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             Backend::RedisCluster
         );
         assert_eq!(
-            cluster(&[("CACHE_PROVIDER", "cluster"), ("REDIS_URL", "redis://127.0.0.1:1")]),
+            cluster(&[
+                ("CACHE_PROVIDER", "cluster"),
+                ("REDIS_URL", "redis://127.0.0.1:1")
+            ]),
             Backend::RedisCluster
         );
         assert_eq!(
@@ -912,7 +922,10 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
     #[tokio::test]
     async fn a_broken_cluster_setting_is_an_unhealthy_pass_through_without_the_password() {
         for (pairs, expected) in [
-            (&[("CACHE_PROVIDER", "cluster")][..], "neither REDIS_CLUSTER_NODES"),
+            (
+                &[("CACHE_PROVIDER", "cluster")][..],
+                "neither REDIS_CLUSTER_NODES",
+            ),
             (
                 &[("REDIS_CLUSTER_NODES", "redis://:pw987@h:notaport")][..],
                 "invalid port",
