@@ -292,7 +292,7 @@ mod tests {
         let w = b.word.load(Ordering::Acquire);
         assert_eq!(b.admit_slow(w, 112 * MS), Admission::Rejected);
         // A stale word (read before the probe started) cannot start a second probe.
-        let stale = (110 * MS << 2) | OPEN;
+        let stale = ((110 * MS) << 2) | OPEN;
         assert_eq!(b.admit_slow(stale, 113 * MS), Admission::Rejected);
     }
 

@@ -145,10 +145,11 @@ impl<S: RemoteStore> Permit<'_, S> {
 
 impl<S: RemoteStore> Drop for Permit<'_, S> {
     fn drop(&mut self) {
-        if !self.reported && self.admission == Admission::Probe {
-            if let Some(t) = self.guard.breaker.on_failure(Admission::Probe) {
-                self.guard.log_transition(t, None);
-            }
+        if !self.reported
+            && self.admission == Admission::Probe
+            && let Some(t) = self.guard.breaker.on_failure(Admission::Probe)
+        {
+            self.guard.log_transition(t, None);
         }
     }
 }

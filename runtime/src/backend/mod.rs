@@ -54,6 +54,10 @@ impl std::fmt::Display for Backend {
 
 /// The store a cache dispatches to.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per cache, inside its Arc; boxing would add a pointer chase to every operation"
+)]
 pub(crate) enum Store {
     /// Caching is off on purpose (no `REDIS_URL`, `CACHE_ENABLED=false`, ...).
     PassThrough,
