@@ -111,8 +111,16 @@ impl Cache {
 impl CacheBuilder {
     /// Caches on the Redis server at `url`: `redis://[user[:password]@]host[:port][/db]`,
     /// or `rediss://` for TLS (the default `tls` feature, rustls with the webpki roots).
+    ///
+    /// Several URLs separated by commas (`redis://a:6379,redis://b:6379`) are the seed
+    /// nodes of a Redis Cluster, as with [`cluster_nodes`](Self::cluster_nodes).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.kind = Kind::Redis(url.into());
+        let url = url.into();
+        self.kind = if url.contains(',') {
+            Kind::RedisCluster(crate::backend::cluster::parse_node_list(&url, false))
+        } else {
+            Kind::Redis(url)
+        };
         self
     }
 

@@ -242,11 +242,14 @@ impl Target {
         Target::Cluster(RedisCluster::lease_shared())
     }
 
-    /// The URL a `Cache` for this target is built from (for a cluster: one seed node).
+    /// The URL a `Cache` for this target is built from: `Cache::redis(&target.url())`
+    /// works for both kinds. For a cluster it lists every node, comma-separated
+    /// (`redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`), which cacheward reads as the
+    /// seed nodes of a Redis Cluster.
     pub fn url(&self) -> String {
         match self {
             Target::Single(s) => s.url(),
-            Target::Cluster(c) => c.url(),
+            Target::Cluster(c) => c.seeds().join(","),
         }
     }
 
@@ -258,15 +261,10 @@ impl Target {
         }
     }
 
-    /// A fresh [`cacheward::Cache`] on this target: `Cache::redis(url)` for a single
-    /// server, `Cache::redis_cluster(seeds)` for a cluster.
+    /// A fresh [`cacheward::Cache`] on this target, with the default settings
+    /// (`Cache::redis(&target.url())`).
     pub fn cache(&self) -> cacheward::Cache {
-        match self {
-            Target::Single(s) => cacheward::Cache::redis(&s.url()).expect("valid test URL"),
-            Target::Cluster(c) => {
-                cacheward::Cache::redis_cluster(c.seeds()).expect("valid test seeds")
-            }
-        }
+        cacheward::Cache::redis(&self.url()).expect("valid test URL")
     }
 
     /// Whether this target is a Redis Cluster.

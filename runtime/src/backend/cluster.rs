@@ -917,6 +917,21 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             Backend::Redis
         );
         assert_eq!(cluster(&[]), Backend::PassThrough);
+        // Several URLs are a cluster's seeds, wherever a URL is accepted.
+        assert_eq!(
+            cluster(&[("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2")]),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            Cache::redis("redis://127.0.0.1:1,redis://127.0.0.1:2")
+                .expect("seeds")
+                .backend(),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            Cache::redis("redis://127.0.0.1:1").expect("url").backend(),
+            Backend::Redis
+        );
     }
 
     #[tokio::test]
