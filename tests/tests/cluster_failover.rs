@@ -353,3 +353,108 @@ async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
     }
     assert!(cache.health().await.healthy);
 }
+
+/// A store whose reads the decorator caches, with keys hash-tagged by tenant.
+#[cacheward::cached_store(key = "copilot:{<tenant_id>}:policy", ttl = 300)]
+#[async_trait::async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, String>;
+}
+
+/// The source of truth: always answers `truth(tenant)`.
+struct Truth;
+
+#[async_trait::async_trait]
+impl PolicyStore for Truth {
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, String> {
+        Ok(Some(truth(tenant_id)))
+    }
+}
+
+const POLICY_TEMPLATE: &str = "copilot:{<tenant_id>}:policy";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
+    let cluster = RedisCluster::start();
+    let store = Arc::new(CachingPolicyStore::new(Truth, cache_on(&cluster)));
+    let hits = {
+        let store = store.clone();
+        move || store.cache().label_stats(POLICY_TEMPLATE).hits
+    };
+
+    // Tenants whose keys live on the primary that will be killed.
+    let victim_slot = cluster.keyslot("copilot:{t0}:policy");
+    let victim = cluster.primary_of_slot(victim_slot).port;
+    let tenants: Vec<String> = (0..300)
+        .map(|i| format!("t{i}"))
+        .filter(|t| {
+            let slot = cluster.keyslot(&format!("copilot:{{{t}}}:policy"));
+            cluster.primary_of_slot(slot).port == victim
+        })
+        .take(24)
+        .collect();
+    assert!(tenants.len() >= 20, "enough tenants on the victim");
+    let warm_until = Instant::now() + Duration::from_secs(30);
+    while hits() < tenants.len() as u64 {
+        for t in &tenants {
+            assert_eq!(store.get_policy(t).await, Ok(Some(truth(t))));
+        }
+        assert!(Instant::now() < warm_until, "the decorator never hit");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let tenants = Arc::new(tenants);
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let (store, stop, tally, tenants) =
+                (store.clone(), stop.clone(), tally.clone(), tenants.clone());
+            tokio::spawn(async move {
+                let mut i = caller;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = &tenants[i % tenants.len()];
+                    let started = Instant::now();
+                    let got = store.get_policy(t).await;
+                    tally.timed(started);
+                    tally.calls.fetch_add(1, Ordering::Relaxed);
+                    if got != Ok(Some(truth(t))) {
+                        tally.wrong.lock().await.push(format!("{t}: got {got:?}"));
+                    }
+                    i += CALLERS;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let failover = cluster.kill_primary_of_slot(victim_slot).await;
+    let settled = Instant::now();
+    let before = hits();
+    while hits() <= before {
+        assert!(
+            settled.elapsed() < RECOVERY,
+            "the decorator did not hit again within {RECOVERY:?} after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recovered_after = settled.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for c in callers {
+        c.await.expect("a caller panicked");
+    }
+
+    let wrong = tally.wrong.lock().await;
+    assert!(
+        wrong.is_empty(),
+        "wrong answers: {:?}",
+        &wrong[..wrong.len().min(5)]
+    );
+    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
+    assert!(slowest <= OP_BOUND, "a decorated call took {slowest:?}");
+    assert!(tally.calls.load(Ordering::Relaxed) > 500);
+    eprintln!(
+        "decorator: failover {failover:?}; hits again {recovered_after:?} after; stats {:?}",
+        store.cache().label_stats(POLICY_TEMPLATE)
+    );
+}
