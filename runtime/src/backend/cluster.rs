@@ -954,7 +954,7 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             ),
         ] {
             let cache = crate::Cache::from_vars(vars(pairs));
-            assert_eq!(cache.backend(), crate::Backend::PassThrough);
+            assert_eq!(cache.backend(), Backend::PassThrough);
             let health = cache.health().await;
             assert!(!health.healthy);
             let err = health.error.expect("a reason");
