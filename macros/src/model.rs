@@ -151,14 +151,13 @@ impl Model {
         let mut wrong_order = false;
         for trait_item in &mut item.items {
             match trait_item {
-                TraitItem::Fn(f) => {
+                TraitItem::Fn(f)
                     if f.sig
                         .generics
                         .lifetimes()
-                        .any(|l| l.lifetime.ident == "async_trait")
-                    {
-                        wrong_order = true;
-                    }
+                        .any(|l| l.lifetime.ident == "async_trait") =>
+                {
+                    wrong_order = true;
                 }
                 TraitItem::Type(t) => {
                     attr::reject_helper_attrs(&mut t.attrs, "an associated type", errors)
@@ -529,6 +528,7 @@ impl Builder<'_> {
     }
 
     /// The expression building `template`'s key from parameters and bindings.
+    #[allow(clippy::too_many_arguments)]
     fn key_expr(
         &self,
         template: &Template,
@@ -893,11 +893,7 @@ fn contains_borrow(tokens: TokenStream) -> bool {
                     return true;
                 }
             }
-            proc_macro2::TokenTree::Group(g) => {
-                if contains_borrow(g.stream()) {
-                    return true;
-                }
-            }
+            proc_macro2::TokenTree::Group(g) if contains_borrow(g.stream()) => return true,
             _ => {}
         }
     }

@@ -80,10 +80,7 @@ fn check(path: &Path, actual: &str, failures: &mut Vec<String>) {
             .lines()
             .zip(actual.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || expected.lines().count().min(actual.lines().count()),
-                |i| i,
-            )
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()))
             + 1;
         failures.push(format!(
             "{} is out of date (first difference at line {first_difference}); run `UPDATE_EXPAND=1 cargo test -p cacheward-macros` and review the diff",

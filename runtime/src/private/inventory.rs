@@ -214,7 +214,7 @@ impl Inventory {
 
 fn ttl_text(ttl: Duration) -> String {
     let ms = ttl.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
