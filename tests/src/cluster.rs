@@ -185,6 +185,9 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<NodeInfo> {
 
 static WORKDIR_SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// One node's view of the slot map: each primary's port and slot ranges, sorted.
+type SlotMap = Vec<(u16, Vec<(u16, u16)>)>;
+
 impl RedisCluster {
     /// Starts a fresh cluster of three primaries and three replicas. Panics with the
     /// reason if it cannot.
@@ -469,7 +472,7 @@ impl RedisCluster {
 
     fn check_settled(&self) -> Result<(), String> {
         let live = self.live_ports();
-        let mut views: Vec<Vec<(u16, Vec<(u16, u16)>)>> = Vec::new();
+        let mut views: Vec<SlotMap> = Vec::new();
         for &port in &live {
             let info: String = node_query(port, &["CLUSTER", "INFO"])?;
             let state = info_field(&info, "cluster_state").unwrap_or_default();
@@ -480,7 +483,7 @@ impl RedisCluster {
                 ));
             }
             let nodes = parse_cluster_nodes(&node_query::<String>(port, &["CLUSTER", "NODES"])?);
-            let mut primaries: Vec<(u16, Vec<(u16, u16)>)> = nodes
+            let mut primaries: SlotMap = nodes
                 .iter()
                 .filter(|n| n.primary && !n.slots.is_empty())
                 .map(|n| (n.port, n.slots.clone()))
