@@ -126,45 +126,67 @@ async fn single_key_operations_follow_the_slot_map() {
     assert_eq!(cache.stats().errors, 0);
 }
 
-#[tokio::test]
-async fn purge_prefix_scans_every_primary_and_matches_literally() {
-    let target = Target::cluster();
-    let cluster = cluster_of(&target);
+/// How many keys the target holds (`DBSIZE`, summed over the primaries of a cluster).
+async fn dbsize(target: &Target) -> u64 {
+    let mut raw = target.raw().await;
+    redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap()
+}
+
+/// `purge_prefix` removes exactly the keys under the prefix, taking glob characters
+/// literally, on a single server and on every primary of a cluster.
+async fn purge_scenario(target: &Target) {
     let cache = target.cache();
     warm(&cache).await;
 
     let purge: Vec<(String, u8)> = (0..400).map(|i| (format!("purge:k{i}"), 1)).collect();
     // Glob characters in the prefix must match literally: `pu*ge:` must not match
-    // `purge:` keys, nor the other way round.
+    // `purge:` keys, nor the other way round; `[`/`]`/`?`/`\` likewise.
     let glob: Vec<(String, u8)> = (0..30).map(|i| (format!("pu*ge:k{i}"), 1)).collect();
+    let brackets: Vec<(String, u8)> = (0..10).map(|i| (format!("p[u]r?g\\e]]:k{i}"), 1)).collect();
     let keep: Vec<(String, u8)> = (0..50).map(|i| (format!("keep:purge:k{i}"), 1)).collect();
-    cache.set_many(&purge, TTL).await;
-    cache.set_many(&glob, TTL).await;
-    cache.set_many(&keep, TTL).await;
-    assert!(
-        keys_per_primary(cluster)
-            .await
-            .iter()
-            .all(|&(_, n)| n > 100),
-        "the purged keys live on every primary"
-    );
+    for batch in [&purge, &glob, &brackets, &keep] {
+        cache.set_many(batch, TTL).await;
+    }
+    assert_eq!(dbsize(target).await, 490);
+    if let Target::Cluster(cluster) = target {
+        assert!(
+            keys_per_primary(cluster)
+                .await
+                .iter()
+                .all(|&(_, n)| n > 100),
+            "the purged keys live on every primary"
+        );
+    }
 
     assert_eq!(cache.purge_prefix("purge:").await, 400);
-    let left: u64 = keys_per_primary(cluster)
-        .await
-        .iter()
-        .map(|&(_, n)| n)
-        .sum();
-    assert_eq!(left, 80);
+    assert_eq!(dbsize(target).await, 90);
     assert_eq!(cache.purge_prefix("pu*ge:").await, 30);
+    assert_eq!(cache.purge_prefix("p[u]r?g\\e]]:").await, 10);
     assert_eq!(cache.purge_prefix("purge:").await, 0);
-    let left: u64 = keys_per_primary(cluster)
-        .await
-        .iter()
-        .map(|&(_, n)| n)
-        .sum();
-    assert_eq!(left, 50);
+    assert_eq!(dbsize(target).await, 50);
+    assert_eq!(
+        cache.purge_prefix("").await,
+        50,
+        "an empty prefix is everything"
+    );
+    assert_eq!(dbsize(target).await, 0);
     assert_eq!(cache.stats().errors, 0);
+}
+
+#[tokio::test]
+async fn purge_prefix_on_every_primary_of_a_cluster() {
+    purge_scenario(&Target::cluster()).await;
+}
+
+#[tokio::test]
+async fn purge_prefix_on_a_single_server() {
+    purge_scenario(&Target::single()).await;
+}
+
+#[tokio::test]
+async fn purge_prefix_on_memory_and_pass_through_is_zero() {
+    assert_eq!(Cache::memory().purge_prefix("x").await, 0);
+    assert_eq!(Cache::pass_through().purge_prefix("x").await, 0);
 }
 
 #[tokio::test]
