@@ -217,3 +217,47 @@ fn malformed_seeds_are_a_config_error() {
     assert!(Cache::redis_cluster(Vec::<String>::new()).is_err());
     assert!(Cache::redis_cluster(["redis://127.0.0.1:notaport"]).is_err());
 }
+
+/// A cache first used in one runtime keeps working in another after the first is
+/// gone (a cache in a `static`, used by several `#[tokio::test]`s or runtimes).
+fn outlive_scenario(target: &Target) {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let cache = first.block_on(async {
+        let cache = target.cache();
+        warm(&cache).await;
+        cache.set("outlive:k", &1u32, TTL).await;
+        assert_eq!(cache.get::<u32>("outlive:k").await, Some(1));
+        cache
+    });
+    drop(first);
+    runtime().block_on(async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if cache.get::<u32>("outlive:k").await == Some(1) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cache never recovered in the new runtime: {:?}",
+                cache.health().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}
+
+#[test]
+fn a_cluster_cache_outlives_the_runtime_that_first_used_it() {
+    outlive_scenario(&Target::cluster());
+}
+
+#[test]
+fn a_single_server_cache_outlives_the_runtime_that_first_used_it() {
+    outlive_scenario(&Target::single());
+}

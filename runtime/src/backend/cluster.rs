@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -52,11 +52,18 @@ pub(crate) struct ClusterStore {
     client: ClusterClient,
     /// Created on first use, inside the caller's runtime (start-up never waits for
     /// the cluster); dropped by `reset_connection`.
-    conn: Mutex<Option<ClusterConnection>>,
+    conn: Mutex<Option<LiveConnection>>,
     connect_timeout: Duration,
     /// The seed URLs with their passwords replaced by `***`.
     seeds: Vec<String>,
     password: Option<String>,
+}
+
+/// A cluster connection and the token that says whether the runtime driving it is
+/// still running (its strong count drops to 1 when the runtime shuts down).
+struct LiveConnection {
+    conn: ClusterConnection,
+    runtime_alive: Arc<()>,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -224,19 +231,42 @@ impl ClusterStore {
         self.password.as_deref()
     }
 
-    fn conn(&self) -> ClusterConnection {
+    /// The connection, created on first use. A connection is driven by a task of the
+    /// runtime it was created in; when that runtime is gone (a cache kept in a
+    /// `static` and used from successive runtimes) a new one is made in the caller's.
+    fn conn(&self) -> Result<ClusterConnection, CacheError> {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = slot.as_ref() {
-            return c.clone();
+        if let Some(live) = slot.as_ref()
+            && Arc::strong_count(&live.runtime_alive) > 1
+        {
+            return Ok(live.conn.clone());
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(CacheError::Unavailable(
+                "no tokio runtime: cache operations must run inside one".into(),
+            ));
+        };
         // Connects in the background: the first commands wait for the initial slot
         // map (bounded by the caller's deadline), later ones are routed directly.
         let config = ClusterConfig::new()
             .set_connection_timeout(self.connect_timeout)
             .set_response_timeout(RESPONSE_TIMEOUT);
         let conn = self.client.get_pending_async_connection_with_config(config);
-        *slot = Some(conn.clone());
-        conn
+        // A task that lives exactly as long as the runtime holds the second count.
+        let runtime_alive = Arc::new(());
+        let token = Arc::clone(&runtime_alive);
+        runtime.spawn(async move {
+            let _token = token;
+            std::future::pending::<()>().await;
+        });
+        if slot.is_some() {
+            tracing::debug!(seeds = ?self.seeds, "cacheward: the runtime of the Redis Cluster connection is gone - reconnecting");
+        }
+        *slot = Some(LiveConnection {
+            conn: conn.clone(),
+            runtime_alive,
+        });
+        Ok(conn)
     }
 
     /// Starts connecting now when called inside a Tokio runtime (the client
@@ -245,7 +275,7 @@ impl ClusterStore {
     /// runtime the connection starts with the first operation.
     pub(crate) fn connect_in_background(&self) {
         if tokio::runtime::Handle::try_current().is_ok() {
-            drop(self.conn());
+            let _ = self.conn();
         }
     }
 
@@ -263,7 +293,7 @@ impl ClusterStore {
     /// be visited twice or not at all. Not bounded by the operation deadline (a purge
     /// visits the whole keyspace); callers bound it if they need to.
     pub(crate) async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let nodes: String = self
             .run(redis::cmd("CLUSTER").arg("NODES").query_async(&mut c))
             .await?;
@@ -303,7 +333,7 @@ impl ClusterStore {
         for k in keys {
             groups.entry(key_slot(k)).or_default().push(k);
         }
-        let conn = self.conn();
+        let conn = self.conn()?;
         let unlinks = groups.into_values().map(|group| {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("UNLINK");
@@ -322,7 +352,7 @@ impl RemoteStore for ClusterStore {
     const BACKEND: Backend = Backend::RedisCluster;
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         self.run(one(&mut c, cmd)).await
@@ -333,7 +363,7 @@ impl RemoteStore for ClusterStore {
             return Ok(Vec::new());
         }
         let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn();
+        let conn = self.conn()?;
         let reads = groups.values().map(|indices| {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("MGET");
@@ -361,7 +391,7 @@ impl RemoteStore for ClusterStore {
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
         self.run(one::<()>(&mut c, cmd)).await
@@ -373,7 +403,7 @@ impl RemoteStore for ClusterStore {
         }
         let ms = ttl_millis(ttl);
         let groups = group_by_slot(entries.iter().map(|(k, _)| *k));
-        let conn = self.conn();
+        let conn = self.conn()?;
         let writes = groups.values().map(|indices| {
             let mut c = conn.clone();
             let cmds = indices
@@ -395,7 +425,7 @@ impl RemoteStore for ClusterStore {
             return Ok(());
         }
         let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn();
+        let conn = self.conn()?;
         let deletes = groups.values().map(|indices| {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("DEL");
@@ -409,7 +439,7 @@ impl RemoteStore for ClusterStore {
 
     /// `PING` on every primary: healthy only when all of them answer.
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         self.run(redis::cmd("PING").query_async::<redis::Value>(&mut c))
             .await
             .map(drop)
@@ -437,7 +467,7 @@ impl RemoteStore for ClusterStore {
                 ));
             }
         }
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
