@@ -29,7 +29,8 @@ pub const DIRECT_LABEL: &str = "direct";
 /// connection, the circuit breaker and the counters.
 ///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use std::time::Duration;
 /// use cacheward::Cache;
 ///

@@ -388,6 +388,16 @@ impl RedisCluster {
             .expect("cluster client for the test cluster")
     }
 
+    /// A [`cacheward::Cache`] on this cluster (every node a seed) with a
+    /// [`TEST_DEADLINE`](crate::TEST_DEADLINE) deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        cacheward::Cache::builder()
+            .cluster_nodes(self.seeds())
+            .deadline(crate::TEST_DEADLINE)
+            .build()
+            .expect("the test cluster's seeds are valid")
+    }
+
     /// A raw async cluster connection for assertions made behind the cache's back.
     pub async fn connection(&self) -> redis::cluster_async::ClusterConnection {
         self.client()

@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 pub mod cluster;
 pub use cluster::RedisCluster;
 
+/// The deadline of the caches made by [`RedisServer::cache`] and [`Target::cache`]:
+/// long enough that a loaded 2-core CI machine running a debug build never hits it, so
+/// tests that expect a hit get one. (The production default is far shorter; tests of
+/// deadlines set their own.)
+pub const TEST_DEADLINE: Duration = Duration::from_secs(1);
+
 /// A `redis-server` process owned by a test.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -147,6 +153,15 @@ impl RedisServer {
             .expect("connect to the test server")
     }
 
+    /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        cacheward::Cache::builder()
+            .redis_url(self.url())
+            .deadline(TEST_DEADLINE)
+            .build()
+            .expect("the test server's URL is valid")
+    }
+
     /// Whether the server process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -261,10 +276,13 @@ impl Target {
         }
     }
 
-    /// A fresh [`cacheward::Cache`] on this target, with the default settings
-    /// (`Cache::redis(&target.url())`).
+    /// A [`cacheward::Cache`] on this target with a [`TEST_DEADLINE`] deadline (for a
+    /// cluster: on all its nodes as seeds).
     pub fn cache(&self) -> cacheward::Cache {
-        cacheward::Cache::redis(&self.url()).expect("valid test URL")
+        match self {
+            Target::Single(s) => s.cache(),
+            Target::Cluster(c) => c.cache(),
+        }
     }
 
     /// Whether this target is a Redis Cluster.

