@@ -87,7 +87,7 @@ async fn limits_apply(limiter: &RateLimiter, id: &str) {
 async fn killed_redis_fails_open_then_limits_apply_again() {
     let (logs, _guard) = LogCapture::install();
     let mut target = Target::single();
-    clear_of_boundary(&target, HOUR, Duration::from_secs(60)).await;
+    clear_of_boundary(&target, HOUR, Duration::from_secs(30)).await;
     let Target::Single(server) = &mut target else {
         unreachable!("Target::single() is a single server")
     };
@@ -115,7 +115,7 @@ async fn killed_redis_fails_open_then_limits_apply_again() {
 async fn frozen_redis_fails_open_within_the_deadline_then_limits_apply_again() {
     let (logs, _guard) = LogCapture::install();
     let mut target = Target::single();
-    clear_of_boundary(&target, HOUR, Duration::from_secs(60)).await;
+    clear_of_boundary(&target, HOUR, Duration::from_secs(30)).await;
     let Target::Single(server) = &mut target else {
         unreachable!("Target::single() is a single server")
     };

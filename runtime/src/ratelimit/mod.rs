@@ -12,9 +12,10 @@
 //! # }
 //! ```
 //!
-//! * **One round trip per check.** Each check runs one Lua script (`EVALSHA`, with
-//!   `EVAL` on `NOSCRIPT`) that reads the time from Redis `TIME`, decides, and writes
-//!   with a `PEXPIRE` on the key it touches. Client clocks never matter.
+//! * **One round trip per check.** Each check runs one Lua script (`EVALSHA`; on
+//!   `NOSCRIPT` the script is loaded and run again) that reads the time from Redis
+//!   `TIME`, decides, and writes with a `PEXPIRE` on the key it touches. Client clocks
+//!   never matter.
 //! * **A rejected request consumes nothing**, in every algorithm.
 //! * **Keys**: `<prefix>:ratelimit:<bucket>:{<identifier>}`: the prefix defaults to
 //!   `cacheward` ([`RateLimiter::prefix`]); the bucket and the identifier go through
