@@ -43,6 +43,12 @@ async fn decorator_single_flight_on_cluster() {
     macro_redis::single_flight_scenario(Cache::redis(&target.url()).unwrap()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decorator_invalidated_during_read_on_cluster() {
+    let target = Target::cluster();
+    macro_redis::invalidated_during_read_scenario(target.cache()).await;
+}
+
 // ---- the rate limiter -------------------------------------------------------------
 
 #[tokio::test]
