@@ -458,3 +458,76 @@ async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
         store.cache().label_stats(POLICY_TEMPLATE)
     );
 }
+
+/// The rate limiter stays exact while its identifier's slot migrates: its script
+/// follows `ASK` to the importing node (one `ASKING` + `EVALSHA` pipeline) and then
+/// `MOVED`, and every check is counted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limiter_stays_exact_while_its_slot_migrates() {
+    use cacheward::{Algorithm, RateLimiter};
+
+    const CAPACITY: u64 = 100;
+    const CHECKS_PER_CALLER: usize = 20;
+
+    let cluster = RedisCluster::start();
+    // A generous deadline, as in the limiter's own suites: this checks counting, and
+    // a check that timed out would fail open.
+    let cache = Cache::builder()
+        .cluster_nodes(cluster.seeds())
+        .deadline(Duration::from_secs(2))
+        .build()
+        .expect("seeds");
+    // CAPACITY tokens and (practically) no refill during the test.
+    let limiter = RateLimiter::new(
+        &cache,
+        "migrating",
+        Algorithm::token_bucket(CAPACITY, (1, Duration::from_secs(3600))),
+    );
+    let id = "tenant-7";
+    let slot = cluster.keyslot(&limiter.key(id));
+    let to = cluster.other_primary(slot);
+
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                for _ in 0..CHECKS_PER_CALLER {
+                    out.push(limiter.check_detailed(id).await);
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+                out
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let c = cluster.clone();
+    let migration = tokio::task::spawn_blocking(move || c.begin_slot_migration(slot, to))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let moved = tokio::task::block_in_place(|| migration.move_keys(10));
+    assert_eq!(moved, 1, "the limiter's key moved to the importing node");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::task::spawn_blocking(move || migration.finish())
+        .await
+        .unwrap();
+
+    let mut decisions = Vec::new();
+    for c in callers {
+        decisions.extend(c.await.expect("a caller panicked"));
+    }
+    let degraded = decisions.iter().filter(|d| d.degraded).count();
+    let allowed = decisions
+        .iter()
+        .filter(|d| d.allowed && !d.degraded)
+        .count();
+    assert_eq!(degraded, 0, "no check failed open during the migration");
+    assert_eq!(
+        allowed as u64, CAPACITY,
+        "exactly the capacity was allowed across the migration"
+    );
+    assert_eq!(decisions.len(), CALLERS * CHECKS_PER_CALLER);
+    assert_eq!(cluster.primary_of_slot(slot).port, to);
+}
