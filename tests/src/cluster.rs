@@ -53,6 +53,8 @@ pub struct RedisCluster {
 #[derive(Debug)]
 struct Processes {
     dir: PathBuf,
+    /// `requirepass` (and `masterauth`) of every node, if any.
+    password: Option<String>,
     nodes: Mutex<Vec<Node>>,
     watchdog: Mutex<Option<Child>>,
 }
@@ -129,12 +131,20 @@ fn redis_cli_binary() -> PathBuf {
     PathBuf::from("redis-cli")
 }
 
-fn sync_conn(port: u16) -> redis::RedisResult<redis::Connection> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+fn sync_conn(port: u16, password: Option<&str>) -> redis::RedisResult<redis::Connection> {
+    let client = redis::Client::open(node_url(port, password))?;
     let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     Ok(conn)
+}
+
+/// `redis://[:password@]127.0.0.1:<port>`.
+fn node_url(port: u16, password: Option<&str>) -> String {
+    match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}"),
+        None => format!("redis://127.0.0.1:{port}"),
+    }
 }
 
 fn info_field(text: &str, field: &str) -> Option<String> {
@@ -192,9 +202,20 @@ impl RedisCluster {
     /// Starts a fresh cluster of three primaries and three replicas. Panics with the
     /// reason if it cannot.
     pub fn start() -> RedisCluster {
+        Self::start_inner(None)
+    }
+
+    /// Starts a fresh cluster whose nodes require `password` (`requirepass`, with
+    /// `masterauth` so replicas can sync). [`seeds`](Self::seeds) carry no password:
+    /// clients must supply it (`REDIS_PASSWORD`, the builder's `password`).
+    pub fn start_with_password(password: &str) -> RedisCluster {
+        Self::start_inner(Some(password))
+    }
+
+    fn start_inner(password: Option<&str>) -> RedisCluster {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(password) {
                 Ok(cluster) => return cluster,
                 Err(e) => last_err = e,
             }
@@ -241,7 +262,7 @@ impl RedisCluster {
         leased
     }
 
-    fn try_start() -> Result<RedisCluster, String> {
+    fn try_start(password: Option<&str>) -> Result<RedisCluster, String> {
         let seq = WORKDIR_SEQ.fetch_add(1, Ordering::Relaxed);
         let dir =
             std::env::temp_dir().join(format!("cacheward-cluster-{}-{seq}", std::process::id()));
@@ -258,6 +279,7 @@ impl RedisCluster {
 
         let processes = Processes {
             dir: dir.clone(),
+            password: password.map(str::to_owned),
             nodes: Mutex::new(Vec::new()),
             watchdog: Mutex::new(None),
         };
@@ -266,7 +288,7 @@ impl RedisCluster {
             _lease: None,
         };
         for &(port, bus) in &ports {
-            let child = spawn_node(&dir, port, bus)?;
+            let child = spawn_node(&dir, port, bus, password)?;
             cluster.nodes().push(Node {
                 port,
                 bus_port: bus,
@@ -278,7 +300,11 @@ impl RedisCluster {
             wait_listening(port)?;
         }
 
-        let out = Command::new(redis_cli_binary())
+        let mut cli = Command::new(redis_cli_binary());
+        if let Some(pw) = password {
+            cli.args(["-a", pw, "--no-auth-warning"]);
+        }
+        let out = cli
             .arg("--cluster")
             .arg("create")
             .args(ports.iter().map(|(p, _)| format!("127.0.0.1:{p}")))
@@ -343,6 +369,11 @@ impl RedisCluster {
         }
     }
 
+    /// The nodes' password, if the cluster was started with one.
+    pub fn password(&self) -> Option<&str> {
+        self.inner.password.as_deref()
+    }
+
     /// The ports of every node that was started (alive or killed).
     pub fn ports(&self) -> Vec<u16> {
         self.nodes().iter().map(|n| n.port).collect()
@@ -382,8 +413,11 @@ impl RedisCluster {
 
     /// A redis-rs cluster client on all the nodes.
     pub fn client(&self) -> redis::cluster::ClusterClient {
-        redis::cluster::ClusterClient::builder(self.seeds())
-            .retries(8)
+        let mut builder = redis::cluster::ClusterClient::builder(self.seeds()).retries(8);
+        if let Some(pw) = self.password() {
+            builder = builder.password(pw);
+        }
+        builder
             .build()
             .expect("cluster client for the test cluster")
     }
@@ -408,7 +442,7 @@ impl RedisCluster {
 
     /// A plain async connection to one node (by port).
     pub async fn node_connection(&self, port: u16) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        redis::Client::open(node_url(port, self.password()))
             .expect("client for a cluster node")
             .get_multiplexed_async_connection()
             .await
@@ -419,7 +453,7 @@ impl RedisCluster {
     pub fn topology(&self) -> Vec<NodeInfo> {
         let mut last_err = String::from("no live node");
         for port in self.live_ports() {
-            match node_query::<String>(port, &["CLUSTER", "NODES"]) {
+            match node_query::<String>(self.password(), port, &["CLUSTER", "NODES"]) {
                 Ok(text) => return parse_cluster_nodes(&text),
                 Err(e) => last_err = e,
             }
@@ -446,13 +480,14 @@ impl RedisCluster {
     /// The slot of `key`, as computed by the cluster (`CLUSTER KEYSLOT`).
     pub fn keyslot(&self, key: &str) -> u16 {
         let port = self.live_ports()[0];
-        node_query::<u16>(port, &["CLUSTER", "KEYSLOT", key]).expect("CLUSTER KEYSLOT")
+        node_query::<u16>(self.password(), port, &["CLUSTER", "KEYSLOT", key])
+            .expect("CLUSTER KEYSLOT")
     }
 
     /// Empties every primary (`FLUSHALL`; replicas follow).
     pub fn flush_all(&self) {
         for node in self.primaries() {
-            node_query::<String>(node.port, &["FLUSHALL"])
+            node_query::<String>(self.password(), node.port, &["FLUSHALL"])
                 .unwrap_or_else(|e| panic!("FLUSHALL on {}: {e}", node.port));
         }
     }
@@ -484,7 +519,7 @@ impl RedisCluster {
         let live = self.live_ports();
         let mut views: Vec<SlotMap> = Vec::new();
         for &port in &live {
-            let info: String = node_query(port, &["CLUSTER", "INFO"])?;
+            let info: String = node_query(self.password(), port, &["CLUSTER", "INFO"])?;
             let state = info_field(&info, "cluster_state").unwrap_or_default();
             let assigned = info_field(&info, "cluster_slots_assigned").unwrap_or_default();
             if state != "ok" || assigned != "16384" {
@@ -492,7 +527,27 @@ impl RedisCluster {
                     "node {port}: cluster_state:{state} cluster_slots_assigned:{assigned}"
                 ));
             }
-            let nodes = parse_cluster_nodes(&node_query::<String>(port, &["CLUSTER", "NODES"])?);
+            let nodes = parse_cluster_nodes(&node_query::<String>(
+                self.password(),
+                port,
+                &["CLUSTER", "NODES"],
+            )?);
+            if nodes.len() != self.ports().len() {
+                return Err(format!(
+                    "node {port} knows {} of {} nodes",
+                    nodes.len(),
+                    self.ports().len()
+                ));
+            }
+            if let Some(n) = nodes
+                .iter()
+                .find(|n| n.primary && n.slots.is_empty() && live.contains(&n.port))
+            {
+                return Err(format!(
+                    "node {port} still sees {} as a primary without slots",
+                    n.port
+                ));
+            }
             let mut primaries: SlotMap = nodes
                 .iter()
                 .filter(|n| n.primary && !n.slots.is_empty())
@@ -510,7 +565,7 @@ impl RedisCluster {
                 .find(|n| n.port == port)
                 .ok_or_else(|| format!("node {port} does not list itself"))?;
             if !me.primary {
-                let repl: String = node_query(port, &["INFO", "replication"])?;
+                let repl: String = node_query(self.password(), port, &["INFO", "replication"])?;
                 let link = info_field(&repl, "master_link_status").unwrap_or_default();
                 if link != "up" {
                     return Err(format!("replica {port}: master_link_status:{link}"));
@@ -577,8 +632,13 @@ impl RedisCluster {
                 .find(|n| n.port == port)
                 .unwrap_or_else(|| panic!("no node on port {port}"));
             assert!(node.child.is_none(), "node {port} is running");
-            let child = spawn_node(&self.inner.dir, node.port, node.bus_port)
-                .unwrap_or_else(|e| panic!("restart node {port}: {e}"));
+            let child = spawn_node(
+                &self.inner.dir,
+                node.port,
+                node.bus_port,
+                self.inner.password.as_deref(),
+            )
+            .unwrap_or_else(|e| panic!("restart node {port}: {e}"));
             node.child = Some(child);
         }
         self.start_watchdog();
@@ -618,11 +678,13 @@ impl RedisCluster {
         assert_ne!(source.port, target.port, "slot {slot} is already on {to}");
         let slot_s = slot.to_string();
         node_query::<String>(
+            self.password(),
             target.port,
             &["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &source.id],
         )
         .expect("SETSLOT IMPORTING");
         node_query::<String>(
+            self.password(),
             source.port,
             &["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &target.id],
         )
@@ -671,6 +733,7 @@ impl SlotMigration {
     pub fn move_keys(&self, max: usize) -> usize {
         let slot_s = self.slot.to_string();
         let keys: Vec<Vec<u8>> = node_query(
+            self.cluster.password(),
             self.source.port,
             &["CLUSTER", "GETKEYSINSLOT", &slot_s, &max.max(1).to_string()],
         )
@@ -678,16 +741,19 @@ impl SlotMigration {
         if keys.is_empty() {
             return 0;
         }
-        let mut conn = sync_conn(self.source.port).expect("connect to the source");
+        let mut conn =
+            sync_conn(self.source.port, self.cluster.password()).expect("connect to the source");
         let mut cmd = redis::cmd("MIGRATE");
         cmd.arg("127.0.0.1")
             .arg(self.target.port)
             .arg("")
             .arg(0)
             .arg(5000)
-            .arg("REPLACE")
-            .arg("KEYS")
-            .arg(&keys);
+            .arg("REPLACE");
+        if let Some(pw) = self.cluster.password() {
+            cmd.arg("AUTH").arg(pw);
+        }
+        cmd.arg("KEYS").arg(&keys);
         let _: redis::Value = cmd.query(&mut conn).expect("MIGRATE");
         keys.len()
     }
@@ -706,6 +772,7 @@ impl SlotMigration {
         }
         for port in order {
             node_query::<String>(
+                self.cluster.password(),
                 port,
                 &["CLUSTER", "SETSLOT", &slot_s, "NODE", &self.target.id],
             )
@@ -717,8 +784,12 @@ impl SlotMigration {
     }
 }
 
-fn node_query<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> Result<T, String> {
-    let mut conn = sync_conn(port).map_err(|e| format!("connect to {port}: {e}"))?;
+fn node_query<T: redis::FromRedisValue>(
+    password: Option<&str>,
+    port: u16,
+    args: &[&str],
+) -> Result<T, String> {
+    let mut conn = sync_conn(port, password).map_err(|e| format!("connect to {port}: {e}"))?;
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
@@ -727,9 +798,12 @@ fn node_query<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> Result<T, S
         .map_err(|e| format!("{} on {port}: {e}", args.join(" ")))
 }
 
-fn spawn_node(dir: &Path, port: u16, bus: u16) -> Result<Child, String> {
-    Command::new(redis_server_binary())
-        .arg("--port")
+fn spawn_node(dir: &Path, port: u16, bus: u16, password: Option<&str>) -> Result<Child, String> {
+    let mut cmd = Command::new(redis_server_binary());
+    if let Some(pw) = password {
+        cmd.args(["--requirepass", pw, "--masterauth", pw]);
+    }
+    cmd.arg("--port")
         .arg(port.to_string())
         .arg("--cluster-port")
         .arg(bus.to_string())

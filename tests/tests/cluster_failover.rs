@@ -207,10 +207,6 @@ async fn warm_up(cache: &Cache, keys: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_primary_under_load_surfaces_no_error() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("cacheward=warn")
-        .with_test_writer()
-        .try_init();
     let cluster = RedisCluster::start();
     let cache = cache_on(&cluster);
 
@@ -256,10 +252,6 @@ async fn killing_a_primary_under_load_surfaces_no_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrating_a_slot_under_load_surfaces_no_error() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("cacheward=warn")
-        .with_test_writer()
-        .try_init();
     let cluster = RedisCluster::start();
     let cache = cache_on(&cluster);
 

@@ -23,7 +23,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
@@ -48,15 +50,42 @@ const RETRIES: u32 = 10;
 /// How many keys one `SCAN` step asks for, and the most one `UNLINK` removes.
 const SCAN_COUNT: usize = 500;
 
+/// After a failed connection attempt, calls fail at once with its error for this
+/// long; the next call after it starts a new attempt. (While Redis is down the
+/// breaker also paces calls: one probe per cool-down.)
+const RETRY_CONNECT_AFTER: Duration = Duration::from_millis(250);
+
 pub(crate) struct ClusterStore {
     client: ClusterClient,
-    /// Created on first use, inside the caller's runtime (start-up never waits for
-    /// the cluster); dropped by `reset_connection`.
-    conn: Mutex<Option<LiveConnection>>,
+    /// The connection state, shared with the task making a connection.
+    shared: Arc<Shared>,
     connect_timeout: Duration,
     /// The seed URLs with their passwords replaced by `***`.
     seeds: Vec<String>,
     password: Option<String>,
+}
+
+struct Shared {
+    /// Started on first use, inside the caller's runtime (start-up never waits for
+    /// the cluster); dropped by `reset_connection`.
+    conn: Mutex<ConnState>,
+    /// Woken when a connection attempt ends.
+    connected: Notify,
+    /// What to scrub from the connection errors the task logs.
+    secrets: Vec<String>,
+}
+
+enum ConnState {
+    /// Not started, or dropped by `reset_connection`.
+    Empty,
+    /// An attempt is running (on the runtime that this token's task lives in).
+    Connecting(Arc<()>),
+    Ready(LiveConnection),
+    /// The last attempt failed: why, and when.
+    Failed {
+        error: CacheError,
+        at: Instant,
+    },
 }
 
 /// A cluster connection and the token that says whether the runtime driving it is
@@ -66,18 +95,25 @@ struct LiveConnection {
     runtime_alive: Arc<()>,
 }
 
+impl LiveConnection {
+    fn runtime_is_alive(&self) -> bool {
+        Arc::strong_count(&self.runtime_alive) > 1
+    }
+}
+
 impl std::fmt::Debug for ClusterStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterStore")
             .field("seeds", &self.seeds)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field(
-                "connection_started",
-                &self
-                    .conn
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some(),
+                "connection",
+                &match &*self.shared.conn.lock().unwrap_or_else(|e| e.into_inner()) {
+                    ConnState::Empty => "not started",
+                    ConnState::Connecting(_) => "connecting",
+                    ConnState::Ready(_) => "ready",
+                    ConnState::Failed { .. } => "failed",
+                },
             )
             .finish()
     }
@@ -217,9 +253,14 @@ impl ClusterStore {
             };
             ConfigError::InvalidUrl(format!("{msg} (in {})", shown.join(",")))
         })?;
+        let secrets = password.iter().cloned().collect();
         Ok(ClusterStore {
             client,
-            conn: Mutex::new(None),
+            shared: Arc::new(Shared {
+                conn: Mutex::new(ConnState::Empty),
+                connected: Notify::new(),
+                secrets,
+            }),
             connect_timeout,
             seeds: shown,
             password,
@@ -231,27 +272,56 @@ impl ClusterStore {
         self.password.as_deref()
     }
 
-    /// The connection, created on first use. A connection is driven by a task of the
-    /// runtime it was created in; when that runtime is gone (a cache kept in a
-    /// `static` and used from successive runtimes) a new one is made in the caller's.
-    fn conn(&self) -> Result<ClusterConnection, CacheError> {
-        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(live) = slot.as_ref()
-            && Arc::strong_count(&live.runtime_alive) > 1
-        {
-            return Ok(live.conn.clone());
+    /// The connection. The first call starts connecting in a background task (the
+    /// initial slot map is fetched from the seeds) and waits for it, within the
+    /// caller's deadline. A failed attempt is remembered: calls fail at once with its
+    /// error (an authentication failure says so, instead of timing out) until
+    /// [`RETRY_CONNECT_AFTER`] has passed, when the next call starts a new attempt.
+    /// Once connected, the client reconnects to nodes and follows topology changes
+    /// by itself.
+    ///
+    /// A connection is driven by a task of the runtime it was made in; when that
+    /// runtime is gone (a cache kept in a `static` and used from successive runtimes),
+    /// a new one is made in the caller's.
+    async fn conn(&self) -> Result<ClusterConnection, CacheError> {
+        loop {
+            let notified = self.shared.connected.notified();
+            tokio::pin!(notified);
+            {
+                let mut state = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
+                match &*state {
+                    ConnState::Ready(live) if live.runtime_is_alive() => {
+                        return Ok(live.conn.clone());
+                    }
+                    ConnState::Connecting(alive) if Arc::strong_count(alive) > 1 => {
+                        notified.as_mut().enable();
+                    }
+                    ConnState::Failed { error, at } if at.elapsed() < RETRY_CONNECT_AFTER => {
+                        return Err(error.clone());
+                    }
+                    _ => {
+                        *state = self.start_connecting()?;
+                        notified.as_mut().enable();
+                    }
+                }
+            }
+            notified.await;
         }
+    }
+
+    /// Spawns one connection attempt on the current runtime; its outcome is stored
+    /// in `self.conn` by the task, which then wakes the waiting callers.
+    fn start_connecting(&self) -> Result<ConnState, CacheError> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(CacheError::Unavailable(
                 "no tokio runtime: cache operations must run inside one".into(),
             ));
         };
-        // Connects in the background: the first commands wait for the initial slot
-        // map (bounded by the caller's deadline), later ones are routed directly.
         let config = ClusterConfig::new()
             .set_connection_timeout(self.connect_timeout)
             .set_response_timeout(RESPONSE_TIMEOUT);
-        let conn = self.client.get_pending_async_connection_with_config(config);
+        let client = self.client.clone();
+        let shared = Arc::clone(&self.shared);
         // A task that lives exactly as long as the runtime holds the second count.
         let runtime_alive = Arc::new(());
         let token = Arc::clone(&runtime_alive);
@@ -259,23 +329,39 @@ impl ClusterStore {
             let _token = token;
             std::future::pending::<()>().await;
         });
-        if slot.is_some() {
-            tracing::debug!(seeds = ?self.seeds, "cacheward: the runtime of the Redis Cluster connection is gone - reconnecting");
-        }
-        *slot = Some(LiveConnection {
-            conn: conn.clone(),
-            runtime_alive,
+        let alive = Arc::clone(&runtime_alive);
+        runtime.spawn(async move {
+            let outcome = client.get_async_connection_with_config(config).await;
+            let state = match outcome {
+                Ok(conn) => ConnState::Ready(LiveConnection {
+                    conn,
+                    runtime_alive: alive,
+                }),
+                Err(e) => ConnState::Failed {
+                    error: CacheError::from(e),
+                    at: Instant::now(),
+                },
+            };
+            if let ConnState::Failed { error, .. } = &state {
+                tracing::debug!(error = %error.clone().scrubbed(&shared.secrets), "cacheward: connecting to the Redis Cluster failed");
+            }
+            *shared.conn.lock().unwrap_or_else(|e| e.into_inner()) = state;
+            shared.connected.notify_waiters();
         });
-        Ok(conn)
+        Ok(ConnState::Connecting(runtime_alive))
     }
 
-    /// Starts connecting now when called inside a Tokio runtime (the client
-    /// connects in a background task; nothing waits for it), so that the first
-    /// operations do not spend their deadline on the initial slot map. Outside a
-    /// runtime the connection starts with the first operation.
+    /// Starts connecting now when called inside a Tokio runtime (nothing waits for
+    /// it), so that the first operations do not spend their deadline on the initial
+    /// slot map. Outside a runtime the connection starts with the first operation.
     pub(crate) fn connect_in_background(&self) {
         if tokio::runtime::Handle::try_current().is_ok() {
-            let _ = self.conn();
+            let mut state = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
+            if matches!(*state, ConnState::Empty)
+                && let Ok(next) = self.start_connecting()
+            {
+                *state = next;
+            }
         }
     }
 
@@ -293,7 +379,7 @@ impl ClusterStore {
     /// be visited twice or not at all. Not bounded by the operation deadline (a purge
     /// visits the whole keyspace); callers bound it if they need to.
     pub(crate) async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        let mut c = self.conn()?;
+        let mut c = self.conn().await?;
         let nodes: String = self
             .run(redis::cmd("CLUSTER").arg("NODES").query_async(&mut c))
             .await?;
@@ -333,7 +419,7 @@ impl ClusterStore {
         for k in keys {
             groups.entry(key_slot(k)).or_default().push(k);
         }
-        let conn = self.conn()?;
+        let conn = self.conn().await?;
         let unlinks = groups.into_values().map(|group| {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("UNLINK");
@@ -352,7 +438,7 @@ impl RemoteStore for ClusterStore {
     const BACKEND: Backend = Backend::RedisCluster;
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut c = self.conn()?;
+        let mut c = self.conn().await?;
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         self.run(one(&mut c, cmd)).await
@@ -363,7 +449,7 @@ impl RemoteStore for ClusterStore {
             return Ok(Vec::new());
         }
         let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn()?;
+        let conn = self.conn().await?;
         let reads = groups.values().map(|indices| {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("MGET");
@@ -391,7 +477,7 @@ impl RemoteStore for ClusterStore {
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
-        let mut c = self.conn()?;
+        let mut c = self.conn().await?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
         self.run(one::<()>(&mut c, cmd)).await
@@ -403,7 +489,7 @@ impl RemoteStore for ClusterStore {
         }
         let ms = ttl_millis(ttl);
         let groups = group_by_slot(entries.iter().map(|(k, _)| *k));
-        let conn = self.conn()?;
+        let conn = self.conn().await?;
         let writes = groups.values().map(|indices| {
             let mut c = conn.clone();
             let cmds = indices
@@ -425,7 +511,7 @@ impl RemoteStore for ClusterStore {
             return Ok(());
         }
         let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn()?;
+        let conn = self.conn().await?;
         let deletes = groups.values().map(|indices| {
             let mut c = conn.clone();
             let mut cmd = redis::cmd("DEL");
@@ -439,7 +525,7 @@ impl RemoteStore for ClusterStore {
 
     /// `PING` on every primary: healthy only when all of them answer.
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut c = self.conn()?;
+        let mut c = self.conn().await?;
         self.run(redis::cmd("PING").query_async::<redis::Value>(&mut c))
             .await
             .map(drop)
@@ -467,7 +553,7 @@ impl RemoteStore for ClusterStore {
                 ));
             }
         }
-        let mut c = self.conn()?;
+        let mut c = self.conn().await?;
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
@@ -483,13 +569,11 @@ impl RemoteStore for ClusterStore {
     }
 
     fn reset_connection(&self) {
-        if self
-            .conn
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .is_some()
-        {
+        let mut state = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(
+            std::mem::replace(&mut *state, ConnState::Empty),
+            ConnState::Ready(_)
+        ) {
             tracing::debug!(seeds = ?self.seeds, "cacheward: dropping the Redis Cluster connection; the next operation reconnects");
         }
     }
