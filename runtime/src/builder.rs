@@ -41,6 +41,8 @@ pub struct CacheBuilder {
     pub(crate) memory_max_entries: usize,
     pub(crate) memory_max_bytes: usize,
     pub(crate) compress_above: Option<usize>,
+    #[cfg(feature = "tls")]
+    pub(crate) root_ca: Option<Vec<u8>>,
 }
 
 /// The backend a builder builds. (The cluster store adds its variant here.)
@@ -67,8 +69,8 @@ impl std::fmt::Debug for CacheBuilder {
             ),
             other => format!("{other:?}"),
         };
-        f.debug_struct("CacheBuilder")
-            .field("backend", &kind)
+        let mut d = f.debug_struct("CacheBuilder");
+        d.field("backend", &kind)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("username", &self.username)
             .field("deadline", &self.guard.deadline)
@@ -77,8 +79,10 @@ impl std::fmt::Debug for CacheBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("memory_max_entries", &self.memory_max_entries)
             .field("memory_max_bytes", &self.memory_max_bytes)
-            .field("compress_above", &self.compress_above)
-            .finish()
+            .field("compress_above", &self.compress_above);
+        #[cfg(feature = "tls")]
+        d.field("tls_root_ca", &self.root_ca.as_ref().map(|_| "set"));
+        d.finish()
     }
 }
 
@@ -97,6 +101,8 @@ impl Default for CacheBuilder {
             } else {
                 None
             },
+            #[cfg(feature = "tls")]
+            root_ca: None,
         }
     }
 }
@@ -177,6 +183,14 @@ impl CacheBuilder {
         self
     }
 
+    /// Trusts this CA certificate (PEM) for `rediss://` connections instead of the
+    /// public webpki roots: for a Redis whose certificate comes from a private CA.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_ca = Some(pem.into());
+        self
+    }
+
     /// Caches in this process's memory ([`Cache::memory`]): single-process only.
     pub fn memory(mut self) -> Self {
         self.kind = Kind::Memory;
@@ -231,6 +245,8 @@ impl CacheBuilder {
                         password: self.password.clone(),
                         username: self.username.clone(),
                         connect_timeout: Some(self.connect_timeout),
+                        #[cfg(feature = "tls")]
+                        root_ca: self.root_ca.clone(),
                     },
                 )?;
                 let config = self.guard_config_with(store.password());
@@ -243,6 +259,8 @@ impl CacheBuilder {
                         password: self.password.clone(),
                         username: self.username.clone(),
                         connect_timeout: Some(self.connect_timeout),
+                        #[cfg(feature = "tls")]
+                        root_ca: self.root_ca.clone(),
                     },
                 )?;
                 store.connect_in_background();

@@ -422,12 +422,22 @@ impl RedisCluster {
             .expect("cluster client for the test cluster")
     }
 
-    /// A [`cacheward::Cache`] on this cluster (every node a seed) with a
+    /// A [`cacheward::CacheBuilder`] for this cluster (every node a seed, its
+    /// password if any) with a [`TEST_DEADLINE`](crate::TEST_DEADLINE) deadline.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
+        let builder = cacheward::Cache::builder()
+            .cluster_nodes(self.seeds())
+            .deadline(crate::TEST_DEADLINE);
+        match self.password() {
+            Some(pw) => builder.password(pw),
+            None => builder,
+        }
+    }
+
+    /// A [`cacheward::Cache`] on this cluster with a
     /// [`TEST_DEADLINE`](crate::TEST_DEADLINE) deadline.
     pub fn cache(&self) -> cacheward::Cache {
-        cacheward::Cache::builder()
-            .cluster_nodes(self.seeds())
-            .deadline(crate::TEST_DEADLINE)
+        self.builder()
             .build()
             .expect("the test cluster's seeds are valid")
     }

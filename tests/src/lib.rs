@@ -153,11 +153,16 @@ impl RedisServer {
             .expect("connect to the test server")
     }
 
-    /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
-    pub fn cache(&self) -> cacheward::Cache {
+    /// A [`cacheward::CacheBuilder`] for this server with a [`TEST_DEADLINE`] deadline.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
         cacheward::Cache::builder()
             .redis_url(self.url())
             .deadline(TEST_DEADLINE)
+    }
+
+    /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        self.builder()
             .build()
             .expect("the test server's URL is valid")
     }
@@ -276,13 +281,20 @@ impl Target {
         }
     }
 
-    /// A [`cacheward::Cache`] on this target with a [`TEST_DEADLINE`] deadline (for a
-    /// cluster: on all its nodes as seeds).
-    pub fn cache(&self) -> cacheward::Cache {
+    /// A [`cacheward::CacheBuilder`] for this target with a [`TEST_DEADLINE`] deadline,
+    /// for scenarios that need other settings too.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
         match self {
-            Target::Single(s) => s.cache(),
-            Target::Cluster(c) => c.cache(),
+            Target::Single(s) => s.builder(),
+            Target::Cluster(c) => c.builder(),
         }
+    }
+
+    /// A [`cacheward::Cache`] on this target with a [`TEST_DEADLINE`] deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        self.builder()
+            .build()
+            .expect("the test target's URL is valid")
     }
 
     /// Whether this target is a Redis Cluster.

@@ -62,6 +62,8 @@ pub(crate) struct ClusterStore {
     connect_timeout: Duration,
     /// The seed URLs with their passwords replaced by `***`.
     seeds: Vec<String>,
+    /// The same, comma-separated, for logs and health reports.
+    endpoint: String,
     password: Option<String>,
 }
 
@@ -235,6 +237,15 @@ impl ClusterStore {
             .min_retry_wait(5)
             .max_retry_wait(250)
             .retry_wait_formula(10, 2);
+        #[cfg(feature = "tls")]
+        if let Some(pem) = &options.root_ca
+            && seeds[0].trim_start().starts_with("rediss://")
+        {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            });
+        }
         let mut password = in_url;
         if password.is_none()
             && let Some(pw) = options.password.as_deref().filter(|p| !p.is_empty())
@@ -262,6 +273,7 @@ impl ClusterStore {
                 secrets,
             }),
             connect_timeout,
+            endpoint: shown.join(","),
             seeds: shown,
             password,
         })
@@ -317,6 +329,8 @@ impl ClusterStore {
                 "no tokio runtime: cache operations must run inside one".into(),
             ));
         };
+        #[cfg(feature = "tls")]
+        install_crypto_provider();
         let config = ClusterConfig::new()
             .set_connection_timeout(self.connect_timeout)
             .set_response_timeout(RESPONSE_TIMEOUT);
@@ -436,6 +450,10 @@ impl ClusterStore {
 
 impl RemoteStore for ClusterStore {
     const BACKEND: Backend = Backend::RedisCluster;
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let mut c = self.conn().await?;
@@ -583,6 +601,17 @@ fn first_error(results: Vec<redis::RedisResult<()>>) -> Result<(), CacheError> {
     match results.into_iter().find_map(Result::err) {
         None => Ok(()),
         Some(e) => Err(CacheError::from(e)),
+    }
+}
+
+/// rustls needs a process-wide crypto provider and cannot pick one by itself when an
+/// application enables several: the first `rediss://` handshake would panic. Installs
+/// ring's unless the application installed one (as the single-server store does).
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one first: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

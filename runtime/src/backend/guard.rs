@@ -36,6 +36,10 @@ pub(crate) trait RemoteStore: std::fmt::Debug + Send + Sync + 'static {
     /// Which backend this is (for logs, metrics and [`Cache::backend`](crate::Cache::backend)).
     const BACKEND: Backend;
 
+    /// Where it connects, for logs and health reports, without any password
+    /// (`redis://:***@10.0.0.5:6379`).
+    fn endpoint(&self) -> &str;
+
     /// `GET key`.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, CacheError>> + Send;
     /// `MGET keys...` (or its cluster equivalent), one entry per key, in order.
@@ -183,6 +187,10 @@ impl<S: RemoteStore> Guarded<S> {
         }
     }
 
+    pub(crate) fn endpoint(&self) -> &str {
+        self.store.endpoint()
+    }
+
     pub(crate) fn circuit(&self) -> CircuitState {
         self.breaker.state()
     }
@@ -198,6 +206,7 @@ impl<S: RemoteStore> Guarded<S> {
         match t {
             Transition::Opened { failures } => tracing::warn!(
                 backend,
+                endpoint = self.store.endpoint(),
                 failures,
                 threshold,
                 ?cool_down,
@@ -206,6 +215,7 @@ impl<S: RemoteStore> Guarded<S> {
             ),
             Transition::Closed => tracing::info!(
                 backend,
+                endpoint = self.store.endpoint(),
                 "cacheward: circuit breaker closed - Redis answered the probe, caching resumes"
             ),
             Transition::Reopened => tracing::debug!(
