@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::backend::cluster::ClusterStore;
 use crate::backend::guard::DEFAULT_DEADLINE;
 use crate::backend::memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
 use crate::backend::redis::{DEFAULT_CONNECT_TIMEOUT, RedisOptions, RedisStore};
@@ -27,7 +28,7 @@ use crate::redact::redact_url;
 /// ```
 ///
 /// The backend is the last one chosen: [`redis_url`](Self::redis_url),
-/// [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
+/// [`cluster_nodes`](Self::cluster_nodes), [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
 /// Settings that do not apply to the chosen backend are ignored.
 #[derive(Clone)]
 #[must_use]
@@ -50,12 +51,22 @@ pub(crate) enum Kind {
     PassThrough,
     Memory,
     Redis(String),
+    /// Seed URLs of a Redis Cluster.
+    RedisCluster(Vec<String>),
 }
 
 impl std::fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Redis(url) => format!("Redis({})", redact_url(url)),
+            Kind::RedisCluster(seeds) => format!(
+                "RedisCluster({})",
+                seeds
+                    .iter()
+                    .map(|s| redact_url(s))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             other => format!("{other:?}"),
         };
         let mut d = f.debug_struct("CacheBuilder");
@@ -106,8 +117,33 @@ impl Cache {
 impl CacheBuilder {
     /// Caches on the Redis server at `url`: `redis://[user[:password]@]host[:port][/db]`,
     /// or `rediss://` for TLS (the default `tls` feature, rustls with the webpki roots).
+    ///
+    /// Several URLs separated by commas (`redis://a:6379,redis://b:6379`) are the seed
+    /// nodes of a Redis Cluster, as with [`cluster_nodes`](Self::cluster_nodes).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.kind = Kind::Redis(url.into());
+        let url = url.into();
+        self.kind = if url.contains(',') {
+            Kind::RedisCluster(crate::backend::cluster::parse_node_list(&url, false))
+        } else {
+            Kind::Redis(url)
+        };
+        self
+    }
+
+    /// Caches on the Redis Cluster reachable through `nodes`: seed URLs
+    /// (`redis://host:port`, `rediss://…`) or bare `host:port` pairs. One reachable
+    /// node is enough; the others are discovered. See `docs/operations.md`.
+    pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.kind = Kind::RedisCluster(
+            nodes
+                .into_iter()
+                .map(|n| crate::backend::cluster::seed_url(n.as_ref(), false))
+                .collect(),
+        );
         self
     }
 
@@ -216,6 +252,21 @@ impl CacheBuilder {
                 let config = self.guard_config_with(store.password());
                 Store::Redis(Guarded::new(store, &config))
             }
+            Kind::RedisCluster(seeds) => {
+                let store = ClusterStore::new(
+                    seeds,
+                    &RedisOptions {
+                        password: self.password.clone(),
+                        username: self.username.clone(),
+                        connect_timeout: Some(self.connect_timeout),
+                        #[cfg(feature = "tls")]
+                        root_ca: self.root_ca.clone(),
+                    },
+                )?;
+                store.connect_in_background();
+                let config = self.guard_config_with(store.password());
+                Store::RedisCluster(Guarded::new(store, &config))
+            }
         };
         Ok(Cache::from_store(store, self.compress_above))
     }
@@ -230,6 +281,10 @@ impl CacheBuilder {
             && let Some(pw) = url_password(url)
         {
             g.secrets.push(pw);
+        }
+        if let Kind::RedisCluster(seeds) = &self.kind {
+            g.secrets
+                .extend(seeds.iter().filter_map(|s| url_password(s)));
         }
         g.secrets.retain(|s| !s.is_empty());
         g.secrets.sort();

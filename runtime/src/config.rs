@@ -4,7 +4,10 @@
 //! |---|---|
 //! | `REDIS_URL` | `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS). Unset: pass-through. |
 //! | `REDIS_PASSWORD` | the password, used when `REDIS_URL` carries none |
-//! | `CACHE_PROVIDER` | `redis` (the default when `REDIS_URL` is set), `memory` (single-process), `none` / `passthrough` |
+//! | `CACHE_PROVIDER` | `redis` (the default when `REDIS_URL` is set), `cluster`, `memory` (single-process), `none` / `passthrough` |
+//! | `REDIS_CLUSTER_NODES` | `host:port,host:port` seeds of a Redis Cluster; set (and `CACHE_PROVIDER` unset) ⇒ cluster. With `CACHE_PROVIDER=cluster` and no nodes, `REDIS_URL` lists the seeds (comma-separated) |
+//! | `REDIS_CLUSTER_ENABLED` | `false` ignores `REDIS_CLUSTER_NODES`; `true` makes `REDIS_URL` a cluster seed list |
+//! | `REDIS_TLS_ENABLED` | `true`: bare `host:port` cluster seeds use TLS (`rediss://`) |
 //! | `CACHE_ENABLED` | `false` (or `0`, `no`, `off`) turns caching off whatever else is set: the global off switch |
 //! | `CACHE_DEADLINE_MS` | the per-operation deadline (default 20) |
 //! | `CACHE_BREAKER_THRESHOLD` | consecutive failures that open the breaker (default 5) |
@@ -68,6 +71,11 @@ impl Cache {
         let builder = tuned_builder(&get);
         let url = get("REDIS_URL");
         let provider = get("CACHE_PROVIDER").map(|p| p.to_ascii_lowercase());
+        if let Some(cluster) =
+            crate::backend::cluster::from_vars(&get, provider.as_deref(), &builder)
+        {
+            return cluster.unwrap_or_else(misconfigured);
+        }
         match provider.as_deref() {
             None | Some("redis") => match url {
                 Some(url) => {
@@ -113,7 +121,7 @@ impl Cache {
                     .to_owned(),
             ),
             Some(other) => misconfigured(format!(
-                "unknown CACHE_PROVIDER '{other}' (expected redis, memory, none or passthrough)"
+                "unknown CACHE_PROVIDER '{other}' (expected redis, cluster, memory, none or passthrough)"
             )),
         }
     }

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+pub use cluster::RedisCluster;
+
 /// The deadline of the caches made by [`RedisServer::cache`] and [`Target::cache`]:
 /// long enough that a loaded 2-core CI machine running a debug build never hits it, so
 /// tests that expect a hit get one. (The production default is far shorter; tests of
@@ -240,6 +243,10 @@ impl Drop for RedisServer {
 pub enum Target {
     /// A single private `redis-server`.
     Single(RedisServer),
+    /// A Redis Cluster of three primaries and three replicas: the one shared by the
+    /// test binary, leased to one test at a time and emptied before each
+    /// ([`Target::cluster`]).
+    Cluster(RedisCluster),
 }
 
 impl Target {
@@ -248,10 +255,29 @@ impl Target {
         Target::Single(RedisServer::start())
     }
 
-    /// The URL a `Cache` for this target is built from.
+    /// A target backed by the test binary's shared Redis Cluster, held by this test
+    /// alone until the target is dropped and emptied first (see
+    /// [`RedisCluster::lease_shared`]). Started on first use.
+    pub fn cluster() -> Target {
+        Target::Cluster(RedisCluster::lease_shared())
+    }
+
+    /// The URL a `Cache` for this target is built from: `Cache::redis(&target.url())`
+    /// works for both kinds. For a cluster it lists every node, comma-separated
+    /// (`redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`), which cacheward reads as the
+    /// seed nodes of a Redis Cluster.
     pub fn url(&self) -> String {
         match self {
             Target::Single(s) => s.url(),
+            Target::Cluster(c) => c.seeds().join(","),
+        }
+    }
+
+    /// Every node URL: the single server's URL, or all the cluster's seed nodes.
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            Target::Single(s) => vec![s.url()],
+            Target::Cluster(c) => c.seeds(),
         }
     }
 
@@ -260,6 +286,7 @@ impl Target {
     pub fn builder(&self) -> cacheward::CacheBuilder {
         match self {
             Target::Single(s) => s.builder(),
+            Target::Cluster(c) => c.builder(),
         }
     }
 
@@ -270,10 +297,16 @@ impl Target {
             .expect("the test target's URL is valid")
     }
 
+    /// Whether this target is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster(_))
+    }
+
     /// A raw connection for assertions made behind the cache's back (`GET`, `PTTL`, …).
     pub async fn raw(&self) -> RawConnection {
         match self {
             Target::Single(s) => RawConnection::Single(s.connection().await),
+            Target::Cluster(c) => RawConnection::Cluster(c.connection().await),
         }
     }
 }
@@ -284,6 +317,8 @@ impl Target {
 pub enum RawConnection {
     /// To a single server.
     Single(redis::aio::MultiplexedConnection),
+    /// To a Redis Cluster (commands are routed by key slot).
+    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl redis::aio::ConnectionLike for RawConnection {
@@ -293,6 +328,7 @@ impl redis::aio::ConnectionLike for RawConnection {
     ) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             RawConnection::Single(c) => c.req_packed_command(cmd),
+            RawConnection::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -304,12 +340,14 @@ impl redis::aio::ConnectionLike for RawConnection {
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         match self {
             RawConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RawConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             RawConnection::Single(c) => c.get_db(),
+            RawConnection::Cluster(c) => c.get_db(),
         }
     }
 }

@@ -12,9 +12,11 @@ use std::time::Duration;
 use crate::breaker::CircuitState;
 use crate::error::CacheError;
 
+pub(crate) mod cluster;
 pub(crate) mod guard;
 pub(crate) mod memory;
 pub(crate) mod redis;
+pub(crate) mod slot;
 
 pub(crate) use guard::{GuardConfig, Guarded};
 
@@ -64,6 +66,7 @@ pub(crate) enum Store {
     Misconfigured(String),
     Memory(memory::MemoryStore),
     Redis(Guarded<redis::RedisStore>),
+    RedisCluster(Guarded<cluster::ClusterStore>),
 }
 
 impl Store {
@@ -72,6 +75,7 @@ impl Store {
             Store::PassThrough | Store::Misconfigured(_) => Backend::PassThrough,
             Store::Memory(_) => Backend::Memory,
             Store::Redis(_) => Backend::Redis,
+            Store::RedisCluster(_) => Backend::RedisCluster,
         }
     }
 
@@ -80,6 +84,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => None,
             Store::Redis(g) => Some(g.endpoint()),
+            Store::RedisCluster(g) => Some(g.endpoint()),
         }
     }
 
@@ -88,6 +93,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => None,
             Store::Redis(g) => Some(g.circuit()),
+            Store::RedisCluster(g) => Some(g.circuit()),
         }
     }
 
@@ -95,6 +101,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => 0,
             Store::Redis(g) => g.breaker_openings(),
+            Store::RedisCluster(g) => g.breaker_openings(),
         }
     }
 
@@ -104,6 +111,7 @@ impl Store {
             Store::PassThrough | Store::Misconfigured(_) => Ok(None),
             Store::Memory(m) => Ok(m.get(key)),
             Store::Redis(g) => g.get(key).await,
+            Store::RedisCluster(g) => g.get(key).await,
         }
     }
 
@@ -112,6 +120,7 @@ impl Store {
             Store::PassThrough | Store::Misconfigured(_) => Ok(vec![None; keys.len()]),
             Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
             Store::Redis(g) => g.get_many(keys).await,
+            Store::RedisCluster(g) => g.get_many(keys).await,
         }
     }
 
@@ -128,6 +137,7 @@ impl Store {
                 Ok(())
             }
             Store::Redis(g) => g.set(key, value, ttl).await,
+            Store::RedisCluster(g) => g.set(key, value, ttl).await,
         }
     }
 
@@ -145,6 +155,7 @@ impl Store {
                 Ok(())
             }
             Store::Redis(g) => g.set_many(entries, ttl).await,
+            Store::RedisCluster(g) => g.set_many(entries, ttl).await,
         }
     }
 
@@ -158,6 +169,7 @@ impl Store {
                 Ok(())
             }
             Store::Redis(g) => g.del(keys).await,
+            Store::RedisCluster(g) => g.del(keys).await,
         }
     }
 
@@ -167,6 +179,7 @@ impl Store {
             Store::PassThrough | Store::Memory(_) => Ok(()),
             Store::Misconfigured(why) => Err(CacheError::Misconfigured(why.clone())),
             Store::Redis(g) => g.ping().await,
+            Store::RedisCluster(g) => g.ping().await,
         }
     }
 
@@ -181,6 +194,7 @@ impl Store {
             Store::PassThrough | Store::Memory(_) => Err(CacheError::Unsupported),
             Store::Misconfigured(why) => Err(CacheError::Misconfigured(why.clone())),
             Store::Redis(g) => g.eval(script, keys, args).await,
+            Store::RedisCluster(g) => g.eval(script, keys, args).await,
         }
     }
 }
