@@ -166,3 +166,8 @@ pub use health::CacheHealth;
 pub use key::KeyPart;
 pub use ratelimit::{Algorithm, Decision, RateLimiter};
 pub use stats::CacheStats;
+
+/// The README's examples, compiled and run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
