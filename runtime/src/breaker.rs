@@ -3,6 +3,14 @@
 //! * **Closed** (normal): every operation goes to Redis. Checking costs one atomic
 //!   load. Each outage-type failure (timeout, lost connection, refused credentials)
 //!   adds to a count of consecutive failures; any success resets it.
+//!
+//!   The failures must also come from at least two *generations* of operations: the
+//!   first failure of a streak starts a new generation, and an operation admitted
+//!   before it belongs to the old one. So one scheduling stall that times out 64
+//!   concurrent operations at the same instant is not an outage and does not open the
+//!   breaker; a real outage keeps failing operations that started after the first
+//!   failure and opens it about two deadlines in (or after `threshold` quick failures
+//!   when the connection is refused outright).
 //! * **Open**: after `threshold` consecutive failures, operations skip Redis entirely
 //!   (they are misses/no-ops) for `cool_down`.
 //! * **Half-open**: after the cool-down, exactly one operation (the probe) goes
@@ -80,6 +88,10 @@ pub(crate) enum Transition {
 pub(crate) struct Breaker {
     word: AtomicU64,
     consecutive: AtomicU32,
+    /// Bumped by the first failure of each generation of operations; see the module docs.
+    generation: AtomicU64,
+    /// How many generations have failed in the current streak.
+    failed_generations: AtomicU32,
     openings: AtomicU64,
     threshold: u32,
     cool_down_nanos: u64,
@@ -112,6 +124,8 @@ impl Breaker {
         Breaker {
             word: AtomicU64::new(CLOSED),
             consecutive: AtomicU32::new(0),
+            generation: AtomicU64::new(0),
+            failed_generations: AtomicU32::new(0),
             openings: AtomicU64::new(0),
             threshold: threshold.max(1),
             cool_down_nanos: nanos(cool_down),
@@ -174,12 +188,20 @@ impl Breaker {
         }
     }
 
+    /// The failure generation an admitted operation starts in: pass it back to
+    /// [`on_failure`](Self::on_failure). One relaxed load.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
     /// Reports a success. Closed: resets the failure count (without writing when it is
     /// already zero, to keep the hit path free of shared writes).
     #[inline]
     pub(crate) fn on_success(&self, admission: Admission) -> Option<Transition> {
         if self.consecutive.load(Ordering::Relaxed) != 0 {
             self.consecutive.store(0, Ordering::Relaxed);
+            self.failed_generations.store(0, Ordering::Relaxed);
         }
         if admission == Admission::Probe {
             let w = self.word.load(Ordering::Acquire);
@@ -195,12 +217,12 @@ impl Breaker {
         None
     }
 
-    /// Reports an outage-type failure.
-    pub(crate) fn on_failure(&self, admission: Admission) -> Option<Transition> {
-        self.on_failure_at(admission, self.now())
+    /// Reports an outage-type failure of an operation admitted in `generation`.
+    pub(crate) fn on_failure(&self, admission: Admission, generation: u64) -> Option<Transition> {
+        self.on_failure_at(admission, generation, self.now())
     }
 
-    fn on_failure_at(&self, admission: Admission, now: u64) -> Option<Transition> {
+    fn on_failure_at(&self, admission: Admission, generation: u64, now: u64) -> Option<Transition> {
         let open_word = ((now.saturating_add(self.cool_down_nanos)) << 2) | OPEN;
         match admission {
             Admission::Probe => {
@@ -220,13 +242,33 @@ impl Breaker {
                     .consecutive
                     .fetch_add(1, Ordering::Relaxed)
                     .saturating_add(1);
+                // The first failure of an operation of this generation starts the next
+                // one; operations in flight with it fail in the same generation.
+                let generations = if self
+                    .generation
+                    .compare_exchange(
+                        generation,
+                        generation.wrapping_add(1),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    self.failed_generations
+                        .fetch_add(1, Ordering::Relaxed)
+                        .saturating_add(1)
+                } else {
+                    self.failed_generations.load(Ordering::Relaxed)
+                };
                 if failures >= self.threshold
+                    && generations >= self.threshold.min(2)
                     && self
                         .word
                         .compare_exchange(CLOSED, open_word, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
                     self.consecutive.store(0, Ordering::Relaxed);
+                    self.failed_generations.store(0, Ordering::Relaxed);
                     self.openings.fetch_add(1, Ordering::Relaxed);
                     return Some(Transition::Opened { failures });
                 }
@@ -243,6 +285,41 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// A failure of an operation that started after every earlier failure.
+    fn fail(b: &Breaker, now: u64) -> Option<Transition> {
+        b.on_failure_at(Admission::Normal, b.generation(), now)
+    }
+
+    #[test]
+    fn operations_in_flight_together_failing_together_are_not_an_outage() {
+        // A scheduling stall: 64 operations admitted in one generation all time out at
+        // the same instant.
+        let b = breaker();
+        let started = b.generation();
+        for _ in 0..64 {
+            assert_eq!(b.on_failure_at(Admission::Normal, started, 5 * MS), None);
+        }
+        assert_eq!(b.state(), CircuitState::Closed);
+        // An operation that started after them and fails too: that is an outage.
+        assert_eq!(fail(&b, 30 * MS), Some(Transition::Opened { failures: 65 }));
+    }
+
+    #[test]
+    fn a_success_ends_the_streak_and_its_generations() {
+        let b = breaker();
+        let started = b.generation();
+        for _ in 0..10 {
+            b.on_failure_at(Admission::Normal, started, 0);
+        }
+        b.on_success(Admission::Normal);
+        // A stall after the success is again a single generation.
+        let started = b.generation();
+        for _ in 0..10 {
+            assert_eq!(b.on_failure_at(Admission::Normal, started, MS), None);
+        }
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+
     fn breaker() -> Breaker {
         Breaker::new(3, Duration::from_millis(100), Duration::from_millis(500))
     }
@@ -251,28 +328,25 @@ mod tests {
     fn opens_after_threshold_consecutive_failures() {
         let b = breaker();
         assert_eq!(b.admit(), Admission::Normal);
-        assert_eq!(b.on_failure_at(Admission::Normal, 0), None);
-        assert_eq!(b.on_failure_at(Admission::Normal, 0), None);
+        assert_eq!(fail(&b, 0), None);
+        assert_eq!(fail(&b, 0), None);
         assert_eq!(b.state(), CircuitState::Closed);
-        assert_eq!(
-            b.on_failure_at(Admission::Normal, 0),
-            Some(Transition::Opened { failures: 3 })
-        );
+        assert_eq!(fail(&b, 0), Some(Transition::Opened { failures: 3 }));
         assert_eq!(b.state(), CircuitState::Open);
         assert_eq!(b.openings(), 1);
         // More failures of operations admitted before it opened change nothing.
-        assert_eq!(b.on_failure_at(Admission::Normal, 0), None);
+        assert_eq!(fail(&b, 0), None);
         assert_eq!(b.openings(), 1);
     }
 
     #[test]
     fn a_success_resets_the_count() {
         let b = breaker();
-        b.on_failure_at(Admission::Normal, 0);
-        b.on_failure_at(Admission::Normal, 0);
+        fail(&b, 0);
+        fail(&b, 0);
         assert_eq!(b.on_success(Admission::Normal), None);
-        b.on_failure_at(Admission::Normal, 0);
-        b.on_failure_at(Admission::Normal, 0);
+        fail(&b, 0);
+        fail(&b, 0);
         assert_eq!(b.state(), CircuitState::Closed);
     }
 
@@ -280,7 +354,7 @@ mod tests {
     fn rejects_while_open_then_lets_exactly_one_probe_through() {
         let b = breaker();
         for _ in 0..3 {
-            b.on_failure_at(Admission::Normal, 10 * MS);
+            fail(&b, 10 * MS);
         }
         let w = b.word.load(Ordering::Acquire);
         // Before the cool-down ends (110 ms): rejected.
@@ -300,7 +374,7 @@ mod tests {
     fn probe_success_closes() {
         let b = breaker();
         for _ in 0..3 {
-            b.on_failure_at(Admission::Normal, 0);
+            fail(&b, 0);
         }
         let w = b.word.load(Ordering::Acquire);
         assert_eq!(b.admit_slow(w, 200 * MS), Admission::Probe);
@@ -308,8 +382,8 @@ mod tests {
         assert_eq!(b.state(), CircuitState::Closed);
         assert_eq!(b.admit(), Admission::Normal);
         // It takes a full threshold of new failures to open again.
-        b.on_failure_at(Admission::Normal, 0);
-        b.on_failure_at(Admission::Normal, 0);
+        fail(&b, 0);
+        fail(&b, 0);
         assert_eq!(b.state(), CircuitState::Closed);
     }
 
@@ -317,12 +391,12 @@ mod tests {
     fn probe_failure_reopens_for_another_cool_down() {
         let b = breaker();
         for _ in 0..3 {
-            b.on_failure_at(Admission::Normal, 0);
+            fail(&b, 0);
         }
         let w = b.word.load(Ordering::Acquire);
         assert_eq!(b.admit_slow(w, 150 * MS), Admission::Probe);
         assert_eq!(
-            b.on_failure_at(Admission::Probe, 160 * MS),
+            b.on_failure_at(Admission::Probe, 0, 160 * MS),
             Some(Transition::Reopened)
         );
         assert_eq!(b.state(), CircuitState::Open);
@@ -337,7 +411,7 @@ mod tests {
     fn a_lost_probe_is_replaced_after_the_probe_timeout() {
         let b = breaker();
         for _ in 0..3 {
-            b.on_failure_at(Admission::Normal, 0);
+            fail(&b, 0);
         }
         let w = b.word.load(Ordering::Acquire);
         assert_eq!(b.admit_slow(w, 100 * MS), Admission::Probe);
@@ -349,7 +423,7 @@ mod tests {
     #[test]
     fn concurrent_admission_gives_one_probe() {
         let b = std::sync::Arc::new(Breaker::new(1, Duration::ZERO, Duration::from_secs(60)));
-        b.on_failure(Admission::Normal);
+        b.on_failure(Admission::Normal, b.generation());
         assert_eq!(b.state(), CircuitState::Open);
         let probes: usize = (0..8)
             .map(|_| {
@@ -369,7 +443,7 @@ mod tests {
     fn real_clock_cool_down() {
         let b = Breaker::new(1, Duration::from_millis(30), Duration::from_secs(1));
         assert_eq!(
-            b.on_failure(Admission::Normal),
+            b.on_failure(Admission::Normal, b.generation()),
             Some(Transition::Opened { failures: 1 })
         );
         assert_eq!(b.admit(), Admission::Rejected);

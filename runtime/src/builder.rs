@@ -169,7 +169,9 @@ impl CacheBuilder {
 
     /// The circuit breaker: after `threshold` consecutive failed operations (timeouts,
     /// lost connections, refused credentials) Redis is skipped for `cool_down`, then one
-    /// probe decides whether to resume. Defaults: 5 and 1 s.
+    /// probe decides whether to resume. Defaults: 5 and 1 s. Operations that were in
+    /// flight together and fail together (one stall) never open it on their own: the
+    /// failures must include an operation admitted after the first one failed.
     pub fn breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
         self.guard.threshold = threshold.max(1);
         self.guard.cool_down = cool_down;

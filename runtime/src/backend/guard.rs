@@ -125,6 +125,8 @@ impl<S: RemoteStore> std::fmt::Debug for Guarded<S> {
 struct Permit<'a, S: RemoteStore> {
     guard: &'a Guarded<S>,
     admission: Admission,
+    /// The breaker's failure generation when the operation was admitted.
+    generation: u64,
     reported: bool,
 }
 
@@ -144,7 +146,7 @@ impl<S: RemoteStore> Permit<'_, S> {
                     g.reset_before_probe
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                g.breaker.on_failure(self.admission)
+                g.breaker.on_failure(self.admission, self.generation)
             }
             _ => g.breaker.on_success(self.admission),
         };
@@ -158,7 +160,10 @@ impl<S: RemoteStore> Drop for Permit<'_, S> {
     fn drop(&mut self) {
         if !self.reported
             && self.admission == Admission::Probe
-            && let Some(t) = self.guard.breaker.on_failure(Admission::Probe)
+            && let Some(t) = self
+                .guard
+                .breaker
+                .on_failure(Admission::Probe, self.generation)
         {
             self.guard.log_transition(t, None);
         }
@@ -250,6 +255,7 @@ impl<S: RemoteStore> Guarded<S> {
         let permit = Permit {
             guard: self,
             admission,
+            generation: self.breaker.generation(),
             reported: false,
         };
         let result = match tokio::time::timeout(self.deadline, op).await {
