@@ -18,6 +18,12 @@ use crate::telemetry::{LogLimiter, Op, Outcome};
 /// its key template, the rate limiter under its name.
 pub const DIRECT_LABEL: &str = "direct";
 
+/// A read that failed because Redis is unreachable, too slow, or skipped by the open
+/// breaker (as opposed to a miss). Crate-internal: callers of the public API only ever
+/// see a miss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadFailed;
+
 /// A transparent cache: Redis, Redis Cluster, an explicit in-memory map, or nothing.
 ///
 /// Every operation is infallible from the caller's point of view: a Redis error, a
@@ -292,8 +298,20 @@ impl Cache {
         key: &str,
         label: &'static str,
     ) -> Option<T> {
-        let bytes = self.get_raw(key, label).await?;
-        self.decode_or_evict(key, &bytes, label)
+        self.try_get_labeled(key, label).await.ok().flatten()
+    }
+
+    /// Like [`get_labeled`](Self::get_labeled), but says when the read failed because
+    /// Redis is unreachable (see [`try_get_raw`](Self::try_get_raw)).
+    pub(crate) async fn try_get_labeled<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        label: &'static str,
+    ) -> Result<Option<T>, ReadFailed> {
+        match self.try_get_raw(key, label).await? {
+            Some(bytes) => Ok(self.decode_or_evict(key, &bytes, label)),
+            None => Ok(None),
+        }
     }
 
     /// Encodes and writes `value`, counting under `label`.
@@ -372,25 +390,36 @@ impl Cache {
         }
     }
 
-    /// Reads raw bytes; every failure is a miss.
-    pub(crate) async fn get_raw(&self, key: &str, label: &'static str) -> Option<Vec<u8>> {
+    /// Reads raw bytes. Every failure is counted and logged as a miss; a read that
+    /// failed because Redis is unreachable, too slow or skipped by the open breaker is
+    /// also told apart (`Err(ReadFailed)`), so that a read-through does not send its
+    /// fill into a Redis that just failed it.
+    pub(crate) async fn try_get_raw(
+        &self,
+        key: &str,
+        label: &'static str,
+    ) -> Result<Option<Vec<u8>>, ReadFailed> {
         let slot = self.slot(label);
         let timer = Timer::start();
         match self.inner.store.get(key).await {
             Ok(Some(v)) => {
                 slot.counters.hits(1);
                 self.record(slot, Op::Get, Outcome::Hit, timer);
-                Some(v)
+                Ok(Some(v))
             }
             Ok(None) => {
                 slot.counters.misses(1);
                 self.record(slot, Op::Get, Outcome::Miss, timer);
-                None
+                Ok(None)
             }
             Err(err) => {
                 slot.counters.misses(1);
                 self.failed(slot, Op::Get, &err, timer);
-                None
+                if err.is_outage() || matches!(err, CacheError::CircuitOpen) {
+                    Err(ReadFailed)
+                } else {
+                    Ok(None)
+                }
             }
         }
     }

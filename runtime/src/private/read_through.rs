@@ -31,9 +31,14 @@ where
         return inner().await;
     }
     let label = spec.label();
-    if let Some(value) = cache.get_labeled::<M::Stored>(&key, label).await {
-        return M::from_stored(value);
-    }
+    // A read that failed because Redis is unreachable or slow is a miss, but its fill
+    // is skipped: a SET into a Redis that just failed would only wait out another
+    // deadline. The next read after Redis recovers fills the key.
+    let read_failed = match cache.try_get_labeled::<M::Stored>(&key, label).await {
+        Ok(Some(value)) => return M::from_stored(value),
+        Ok(None) => false,
+        Err(_) => true,
+    };
     loop {
         match single_flight::join(cache, &key) {
             Join::Leader(leader) => {
@@ -47,6 +52,11 @@ where
                             tracing::debug!(
                                 label,
                                 "cacheward: key invalidated during the read - value not stored"
+                            );
+                        } else if read_failed {
+                            tracing::debug!(
+                                label,
+                                "cacheward: the cache read failed - fill skipped"
                             );
                         } else {
                             cache
