@@ -1,0 +1,1024 @@
+//! Issue 5's workloads 1-6, against a private redis-server on loopback:
+//! hit path, miss path, degraded (Redis frozen), stampede, rate limiter, batch.
+//!
+//! `cargo bench -p cacheward-benches --bench workloads -- [options] [workload...]`
+//!
+//! Options: `--rounds N` (default 5), `--secs S` (measured window per cell, default 2),
+//! `--quick` (1 round, short windows: a smoke run), `--doc PATH` (splice the tables into
+//! PATH between `<!-- BEGIN workloads -->` and `<!-- END workloads -->`). Workload names:
+//! `hit`, `miss`, `degraded`, `stampede`, `ratelimit`, `batch` (default: all).
+//!
+//! Every workload runs all its variants once per round, in a rotated order, so ratios
+//! are taken between variants measured in the same round; tables show the median over
+//! rounds (ratios: median and range of the per-round ratios).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cached::ConcurrentCachedAsync as _;
+use cacheward::Cache;
+use cacheward_benches::harness::{Summary, median, range, run_tasks};
+use cacheward_benches::policy::{
+    BackingStore, HandCachedPolicyStore, PolicyStore, TenantLlmPolicy, policy_key,
+};
+use cacheward_benches::report::{self, Check, Table, Verdict, ops, ratio, ratio_with_range};
+use cacheward_tests::RedisServer;
+use redis::AsyncCommands as _;
+
+const TENANTS: usize = 1_000;
+const CONCURRENCY: [usize; 2] = [1, 64];
+const BACKING_LATENCY: Duration = Duration::from_millis(2);
+
+/// Why the generated decorator's rows are missing, until the macros land on this branch.
+const NO_MACROS: &str =
+    "`#[cached_store]` is not implemented on this branch yet (macros branch not merged)";
+/// Why the rate limiter's rows are missing, until it lands on this branch.
+const NO_LIMITER: &str =
+    "`RateLimiter` is not implemented on this branch yet (ratelimit branch not merged)";
+
+struct Config {
+    rounds: usize,
+    warmup: Duration,
+    measure: Duration,
+    only: Vec<String>,
+    doc: Option<PathBuf>,
+}
+
+impl Config {
+    fn from_args() -> Config {
+        let mut cfg = Config {
+            rounds: 5,
+            warmup: Duration::from_millis(500),
+            measure: Duration::from_secs(2),
+            only: Vec::new(),
+            doc: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--bench" => {}
+                "--quick" => {
+                    cfg.rounds = 1;
+                    cfg.warmup = Duration::from_millis(100);
+                    cfg.measure = Duration::from_millis(300);
+                }
+                "--rounds" => {
+                    cfg.rounds = args
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--rounds N");
+                }
+                "--secs" => {
+                    let s: f64 = args.next().and_then(|v| v.parse().ok()).expect("--secs S");
+                    cfg.measure = Duration::from_secs_f64(s);
+                }
+                "--doc" => cfg.doc = Some(args.next().expect("--doc PATH").into()),
+                other if other.starts_with('-') => {} // libtest flags cargo may pass
+                name => cfg.only.push(name.to_owned()),
+            }
+        }
+        cfg
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+}
+
+/// What a workload produced: its markdown and its target checks.
+#[derive(Default)]
+struct Output {
+    markdown: String,
+    checks: Vec<Check>,
+}
+
+fn tenants() -> Arc<Vec<String>> {
+    Arc::new((0..TENANTS).map(|i| format!("tenant-{i:04}")).collect())
+}
+
+/// Rotates `items` by `round`, so no variant always runs first.
+fn rotated<T: Copy>(items: &[T], round: usize) -> Vec<T> {
+    let mut v = items.to_vec();
+    let n = v.len();
+    v.rotate_left(round % n);
+    v
+}
+
+/// Per (tasks, variant): one summary per round.
+type Runs<V> = BTreeMap<(usize, V), Vec<Summary>>;
+
+fn med<V: Ord + Copy>(runs: &Runs<V>, tasks: usize, v: V, f: impl Fn(&Summary) -> f64) -> f64 {
+    runs.get(&(tasks, v))
+        .map_or(f64::NAN, |s| median(&s.iter().map(f).collect::<Vec<_>>()))
+}
+
+fn us_of(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1_000.0
+}
+
+/// Per-round ratio `f(num) / f(den)`, as (median, (min, max)).
+fn ratio_runs<V: Ord + Copy>(
+    runs: &Runs<V>,
+    tasks: usize,
+    num: V,
+    den: V,
+    f: impl Fn(&Summary) -> f64,
+) -> (f64, (f64, f64)) {
+    let (Some(n), Some(d)) = (runs.get(&(tasks, num)), runs.get(&(tasks, den))) else {
+        return (f64::NAN, (f64::NAN, f64::NAN));
+    };
+    let r: Vec<f64> = n.iter().zip(d).map(|(n, d)| f(n) / f(d)).collect();
+    (median(&r), range(&r))
+}
+
+fn summary_table<V: Ord + Copy>(
+    runs: &Runs<V>,
+    tasks: usize,
+    variants: &[(V, &str)],
+    pending: &[(&str, &str)],
+) -> String {
+    let mut t = Table::new(&["variant", "ops/s", "p50 µs", "p99 µs", "p99.9 µs"]);
+    for (v, name) in variants {
+        t.row(vec![
+            (*name).to_owned(),
+            ops(med(runs, tasks, *v, |s| s.ops_per_sec)),
+            report::us_f(med(runs, tasks, *v, |s| us_of(s.p50))),
+            report::us_f(med(runs, tasks, *v, |s| us_of(s.p99))),
+            report::us_f(med(runs, tasks, *v, |s| us_of(s.p999))),
+        ]);
+    }
+    for (name, why) in pending {
+        t.row(vec![
+            (*name).to_owned(),
+            format!("not measured: {why}"),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
+    t.to_markdown()
+}
+
+// ---------------------------------------------------------------- 1. hit path
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Hit {
+    Floor,
+    Cached,
+    CacheGet,
+}
+
+struct HitState {
+    tenants: Arc<Vec<String>>,
+    floor: redis::aio::MultiplexedConnection,
+    cache: Cache,
+    cached: Arc<cached::AsyncRedisCache<String, TenantLlmPolicy>>,
+}
+
+async fn hit_state(server: &RedisServer) -> HitState {
+    let tenants = tenants();
+    let mut floor = server.connection().await;
+    let cache = Cache::redis(&server.url()).expect("cache url");
+    let cached = cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder("bench-cached")
+        .connection_string(&server.url())
+        .ttl(Duration::from_secs(3_600))
+        .build()
+        .await
+        .expect("cached's AsyncRedisCache");
+    for t in tenants.iter() {
+        let p = TenantLlmPolicy::sample(t);
+        let bytes = serde_json::to_vec(&p).expect("json");
+        let _: () = floor
+            .set_ex(format!("floor:policy:{t}"), bytes, 3_600)
+            .await
+            .expect("populate floor keys");
+        cache
+            .set(&policy_key(t), &p, Duration::from_secs(3_600))
+            .await;
+        cached
+            .async_cache_set(t.clone(), p)
+            .await
+            .expect("populate cached's keys");
+    }
+    HitState {
+        tenants,
+        floor,
+        cache,
+        cached: Arc::new(cached),
+    }
+}
+
+async fn run_hit(st: &HitState, v: Hit, tasks: usize, cfg: &Config) -> Summary {
+    let tenants = st.tenants.clone();
+    let n = tenants.len();
+    match v {
+        Hit::Floor => {
+            let conn = st.floor.clone();
+            run_tasks(tasks, cfg.warmup, cfg.measure, move |task, mut probe| {
+                let mut conn = conn.clone();
+                let tenants = tenants.clone();
+                async move {
+                    let mut i = task * 7_919;
+                    let mut misses = 0u64;
+                    while probe.running() {
+                        let t = &tenants[i % n];
+                        i += 1;
+                        let got = probe
+                            .time(async {
+                                let key = format!("floor:policy:{t}");
+                                let bytes: Option<Vec<u8>> = conn.get(&key).await.ok().flatten();
+                                bytes.and_then(|b| {
+                                    serde_json::from_slice::<TenantLlmPolicy>(&b).ok()
+                                })
+                            })
+                            .await;
+                        misses += u64::from(got.is_none());
+                    }
+                    assert_eq!(misses, 0, "the floor missed: the hit path measured misses");
+                    probe
+                }
+            })
+            .await
+        }
+        Hit::CacheGet => {
+            let cache = st.cache.clone();
+            run_tasks(tasks, cfg.warmup, cfg.measure, move |task, mut probe| {
+                let cache = cache.clone();
+                let tenants = tenants.clone();
+                async move {
+                    let mut i = task * 7_919;
+                    let mut misses = 0u64;
+                    while probe.running() {
+                        let t = &tenants[i % n];
+                        i += 1;
+                        let got = probe
+                            .time(cache.get::<TenantLlmPolicy>(&policy_key(t)))
+                            .await;
+                        misses += u64::from(got.is_none());
+                    }
+                    assert_eq!(misses, 0, "Cache::get missed: the hit path measured misses");
+                    probe
+                }
+            })
+            .await
+        }
+        Hit::Cached => {
+            let cached = st.cached.clone();
+            run_tasks(tasks, cfg.warmup, cfg.measure, move |task, mut probe| {
+                let cached = cached.clone();
+                let tenants = tenants.clone();
+                async move {
+                    let mut i = task * 7_919;
+                    let mut misses = 0u64;
+                    while probe.running() {
+                        let t = &tenants[i % n];
+                        i += 1;
+                        let got = probe.time(cached.async_cache_get(t)).await;
+                        misses += u64::from(!matches!(got, Ok(Some(_))));
+                    }
+                    assert_eq!(
+                        misses, 0,
+                        "AsyncRedisCache missed: the hit path measured misses"
+                    );
+                    probe
+                }
+            })
+            .await
+        }
+    }
+}
+
+async fn hit_path(cfg: &Config, server: &RedisServer) -> Output {
+    let st = hit_state(server).await;
+    let variants = [Hit::Floor, Hit::Cached, Hit::CacheGet];
+    let mut runs: Runs<Hit> = BTreeMap::new();
+    for round in 0..cfg.rounds {
+        for tasks in CONCURRENCY {
+            for v in rotated(&variants, round) {
+                let s = run_hit(&st, v, tasks, cfg).await;
+                eprintln!("hit round {round} tasks {tasks:>2} {v:?}: {s:?}");
+                runs.entry((tasks, v)).or_default().push(s);
+            }
+        }
+    }
+    let names = [
+        (Hit::Floor, "(a) redis-rs `GET` + serde_json (floor)"),
+        (
+            Hit::Cached,
+            "(c) `cached` 4.1 `AsyncRedisCache::async_cache_get`",
+        ),
+        (Hit::CacheGet, "(d) `Cache::get` (runtime alone)"),
+    ];
+    let pending = [("(b) generated `CachingPolicyStore::get_policy`", NO_MACROS)];
+    let mut md = String::from("### 1. Hit path\n\n");
+    md.push_str(
+        "1,000 tenants' policies pre-loaded; each operation reads one (all hits). One connection \
+         per variant, shared by all tasks.\n\n",
+    );
+    for tasks in CONCURRENCY {
+        let _ = writeln!(
+            md,
+            "**{tasks} task{}** (medians over {} rounds):\n",
+            if tasks == 1 { "" } else { "s" },
+            cfg.rounds
+        );
+        md.push_str(&summary_table(&runs, tasks, &names, &pending));
+        md.push('\n');
+    }
+    md.push_str("Ratios, taken within each round (median, and range over rounds):\n\n");
+    let mut t = Table::new(&["ratio", "1 task", "64 tasks"]);
+    let rows: [(&str, Hit, Hit, bool); 3] = [
+        (
+            "d/a throughput (runtime vs floor)",
+            Hit::CacheGet,
+            Hit::Floor,
+            true,
+        ),
+        (
+            "d/a p99 (runtime vs floor)",
+            Hit::CacheGet,
+            Hit::Floor,
+            false,
+        ),
+        (
+            "d/c throughput (runtime vs `cached`)",
+            Hit::CacheGet,
+            Hit::Cached,
+            true,
+        ),
+    ];
+    for (label, num, den, throughput) in rows {
+        let f = move |s: &Summary| {
+            if throughput {
+                s.ops_per_sec
+            } else {
+                us_of(s.p99)
+            }
+        };
+        let cells: Vec<String> = CONCURRENCY
+            .iter()
+            .map(|&tasks| {
+                let (m, r) = ratio_runs(&runs, tasks, num, den, f);
+                ratio_with_range(m, r)
+            })
+            .collect();
+        t.row(vec![label.to_owned(), cells[0].clone(), cells[1].clone()]);
+    }
+    for label in ["b/a throughput", "b/a p99", "b/c throughput"] {
+        t.row(vec![label.to_owned(), "-".into(), "-".into()]);
+    }
+    md.push_str(&t.to_markdown());
+    let checks = vec![
+        Check {
+            target: "hit, 64 tasks: ≥ 0.95× the floor's throughput (b/a)".into(),
+            measured: "-".into(),
+            verdict: Verdict::Pending(NO_MACROS.into()),
+        },
+        Check {
+            target: "hit, 64 tasks: p99 ≤ 1.1× the floor's (b/a)".into(),
+            measured: "-".into(),
+            verdict: Verdict::Pending(NO_MACROS.into()),
+        },
+        Check {
+            target: "hit, 64 tasks: ≥ 1.1× `cached`'s throughput (b/c)".into(),
+            measured: "-".into(),
+            verdict: Verdict::Pending(NO_MACROS.into()),
+        },
+    ];
+    Output {
+        markdown: md,
+        checks,
+    }
+}
+
+// ---------------------------------------------------------------- 2. miss path
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Miss {
+    Backing,
+    Hand,
+}
+
+/// Times `store.get_policy` on keys never seen before (every call a miss).
+async fn run_unique<S: PolicyStore + 'static>(
+    store: Arc<S>,
+    tag: &'static str,
+    round: usize,
+    tasks: usize,
+    cfg: &Config,
+) -> Summary {
+    run_tasks(tasks, cfg.warmup, cfg.measure, move |task, mut probe| {
+        let store = store.clone();
+        async move {
+            let mut i = 0u64;
+            while probe.running() {
+                let tenant = format!("{tag}-{round}-{task}-{i}");
+                i += 1;
+                let got = probe.time(store.get_policy(&tenant)).await;
+                assert!(matches!(got, Ok(Some(_))), "the store must answer");
+            }
+            probe
+        }
+    })
+    .await
+}
+
+async fn miss_path(cfg: &Config, server: &RedisServer) -> Output {
+    let cache = Cache::redis(&server.url()).expect("cache url");
+    let backing = Arc::new(BackingStore::with_latency(BACKING_LATENCY));
+    let hand = Arc::new(HandCachedPolicyStore::new(backing.clone(), cache.clone()));
+    let _ = hand.get_policy("warm-up").await;
+    let variants = [Miss::Backing, Miss::Hand];
+    let mut runs: Runs<Miss> = BTreeMap::new();
+    for round in 0..cfg.rounds {
+        for tasks in CONCURRENCY {
+            for v in rotated(&variants, round) {
+                let s = match v {
+                    Miss::Backing => run_unique(backing.clone(), "m-b", round, tasks, cfg).await,
+                    Miss::Hand => run_unique(hand.clone(), "m-h", round, tasks, cfg).await,
+                };
+                eprintln!("miss round {round} tasks {tasks:>2} {v:?}: {s:?}");
+                runs.entry((tasks, v)).or_default().push(s);
+            }
+        }
+    }
+    let names = [
+        (Miss::Backing, "backing store alone (2 ms)"),
+        (
+            Miss::Hand,
+            "hand-written decorator over `Cache`: miss + fill",
+        ),
+    ];
+    let pending = [("generated `CachingPolicyStore`: miss + fill", NO_MACROS)];
+    let mut md = String::from("### 2. Miss path\n\n");
+    md.push_str(
+        "A backing store that sleeps 2 ms (tokio timer, so about 2-3 ms) per call; every call \
+         reads a key never seen before, so the decorator does `GET` (miss), the inner call, \
+         then `SET`.\n\n",
+    );
+    for tasks in CONCURRENCY {
+        let _ = writeln!(
+            md,
+            "**{tasks} task(s)** (medians over {} rounds):\n",
+            cfg.rounds
+        );
+        md.push_str(&summary_table(&runs, tasks, &names, &pending));
+        let added50 = med(&runs, tasks, Miss::Hand, |s| us_of(s.p50))
+            - med(&runs, tasks, Miss::Backing, |s| us_of(s.p50));
+        let added99 = med(&runs, tasks, Miss::Hand, |s| us_of(s.p99))
+            - med(&runs, tasks, Miss::Backing, |s| us_of(s.p99));
+        let _ = writeln!(
+            md,
+            "\nAdded by miss + fill (hand-written decorator): p50 {} µs, p99 {} µs.\n",
+            report::us_f(added50),
+            report::us_f(added99)
+        );
+    }
+    Output {
+        markdown: md,
+        checks: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------- 3. degraded
+
+/// Latencies of sequential calls while Redis is frozen, split at the breaker opening.
+struct Degraded {
+    before: Summary,
+    after: Summary,
+    /// Calls after the first fast one that still took ≥ 1 ms (probes).
+    slow_after: usize,
+    /// Time from the freeze to the first fast call.
+    open_after: Option<Duration>,
+}
+
+async fn degraded_run<S: PolicyStore>(store: &S, limit: Duration, after_calls: usize) -> Degraded {
+    let fast = Duration::from_millis(1);
+    let start = Instant::now();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    let mut slow_after = 0;
+    let mut open_after = None;
+    let mut i = 0u64;
+    while start.elapsed() < limit && after.len() < after_calls {
+        let tenant = format!("frozen-{}", i % 100);
+        i += 1;
+        let t = Instant::now();
+        let got = store.get_policy(&tenant).await;
+        let d = t.elapsed();
+        assert!(matches!(got, Ok(Some(_))), "degraded calls still answer");
+        if open_after.is_none() && d < fast {
+            open_after = Some(start.elapsed());
+        }
+        if open_after.is_some() {
+            slow_after += usize::from(d >= fast);
+            after.push(d.as_nanos() as u64);
+        } else {
+            before.push(d.as_nanos() as u64);
+        }
+    }
+    let elapsed = start.elapsed();
+    Degraded {
+        before: Summary::from_latencies(before, elapsed),
+        after: Summary::from_latencies(after, elapsed),
+        slow_after,
+        open_after,
+    }
+}
+
+async fn degraded(cfg: &Config) -> Output {
+    let limit = if cfg.rounds == 1 && cfg.measure < Duration::from_secs(1) {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(5)
+    };
+    let after_calls = 20_000;
+    let inner = Arc::new(BackingStore::instant());
+    let mut inner_p99 = Vec::new();
+    let mut inner_p50 = Vec::new();
+    let mut rows: Vec<Degraded> = Vec::new();
+    for _ in 0..cfg.rounds {
+        let mut server = RedisServer::start();
+        let cache = Cache::redis(&server.url()).expect("cache url");
+        let hand = HandCachedPolicyStore::new(inner.clone(), cache.clone());
+        for i in 0..100 {
+            let _ = hand.get_policy(&format!("frozen-{i}")).await;
+        }
+        // The inner store alone, same calls.
+        let mut lat = Vec::with_capacity(after_calls);
+        for i in 0..after_calls {
+            let tenant = format!("frozen-{}", i % 100);
+            let t = Instant::now();
+            let _ = inner.get_policy(&tenant).await;
+            lat.push(t.elapsed().as_nanos() as u64);
+        }
+        let s = Summary::from_latencies(lat, Duration::from_secs(1));
+        inner_p50.push(us_of(s.p50));
+        inner_p99.push(us_of(s.p99));
+        server.freeze();
+        let d = degraded_run(&hand, limit, after_calls).await;
+        server.thaw();
+        eprintln!(
+            "degraded: before {:?} after {:?} slow_after {} open_after {:?}",
+            d.before, d.after, d.slow_after, d.open_after
+        );
+        rows.push(d);
+    }
+    let m = |f: &dyn Fn(&Degraded) -> f64| median(&rows.iter().map(f).collect::<Vec<_>>());
+    let opened = rows.iter().filter(|d| d.open_after.is_some()).count();
+    let mut md = String::from("### 3. Degraded: Redis frozen with SIGSTOP\n\n");
+    let _ = writeln!(
+        md,
+        "The inner store answers at once (so the decorator's own cost shows). Sequential calls \
+         from the freeze for up to {} s or until {after_calls} calls after the breaker opened. \
+         \"Before\" is every call until the first one under 1 ms; \"after\" is every call from \
+         then on. Medians over {} rounds; the breaker opened in {opened} of {} rounds.\n",
+        limit.as_secs(),
+        cfg.rounds,
+        cfg.rounds,
+    );
+    let mut t = Table::new(&[
+        "variant",
+        "calls before open",
+        "before p50 µs",
+        "before p99 µs",
+        "breaker open after",
+        "after p50 µs",
+        "after p99 µs",
+        "slow calls after (probes)",
+        "added p99 µs",
+    ]);
+    t.row(vec![
+        "inner store alone".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        report::us_f(median(&inner_p50)),
+        report::us_f(median(&inner_p99)),
+        "-".into(),
+        "-".into(),
+    ]);
+    let after_p99 = m(&|d| {
+        if d.after.ops == 0 {
+            f64::NAN
+        } else {
+            us_of(d.after.p99)
+        }
+    });
+    t.row(vec![
+        "hand-written decorator over `Cache`".into(),
+        format!("{:.0}", m(&|d| d.before.ops as f64)),
+        report::us_f(m(&|d| us_of(d.before.p50))),
+        report::us_f(m(&|d| us_of(d.before.p99))),
+        if opened == 0 {
+            format!("never (within {} s)", limit.as_secs())
+        } else {
+            format!(
+                "{} ms",
+                report::us_f(m(&|d| d
+                    .open_after
+                    .map_or(f64::NAN, |o| o.as_secs_f64() * 1e3)))
+            )
+        },
+        report::us_f(m(&|d| {
+            if d.after.ops == 0 {
+                f64::NAN
+            } else {
+                us_of(d.after.p50)
+            }
+        })),
+        report::us_f(after_p99),
+        format!("{:.0}", m(&|d| d.slow_after as f64)),
+        report::us_f(after_p99 - median(&inner_p99)),
+    ]);
+    t.row(vec![
+        "generated `CachingPolicyStore`".into(),
+        format!("not measured: {NO_MACROS}"),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+    ]);
+    md.push_str(&t.to_markdown());
+    Output {
+        markdown: md,
+        checks: vec![Check {
+            target: "degraded, breaker open: the decorator adds < 5 µs p99 over the inner store"
+                .into(),
+            measured: "-".into(),
+            verdict: Verdict::Pending(NO_MACROS.into()),
+        }],
+    }
+}
+
+// ---------------------------------------------------------------- 4. stampede
+
+async fn stampede_once<S: PolicyStore + 'static>(
+    store: Arc<S>,
+    key: String,
+    callers: usize,
+) -> Duration {
+    let barrier = Arc::new(tokio::sync::Barrier::new(callers));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..callers)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let got = store.get_policy(&key).await;
+                assert!(matches!(got, Ok(Some(_))), "every caller gets the policy");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("stampede caller panicked");
+    }
+    start.elapsed()
+}
+
+async fn stampede(cfg: &Config, server: &RedisServer) -> Output {
+    let callers = 1_000;
+    let cache = Cache::redis(&server.url()).expect("cache url");
+    let _ = cache.get::<TenantLlmPolicy>("warm-up").await;
+    let mut hand_calls = Vec::new();
+    let mut hand_wall = Vec::new();
+    for round in 0..cfg.rounds {
+        let backing = Arc::new(BackingStore::with_latency(Duration::from_millis(20)));
+        let hand = Arc::new(HandCachedPolicyStore::new(backing.clone(), cache.clone()));
+        let wall = stampede_once(hand, format!("stampede-hand-{round}"), callers).await;
+        hand_calls.push(backing.calls() as f64);
+        hand_wall.push(wall.as_secs_f64() * 1e3);
+    }
+    let mut md = String::from("### 4. Stampede\n\n");
+    let _ = writeln!(
+        md,
+        "{callers} tasks released by a barrier call `get_policy` on one cold key; the inner \
+         store takes 20 ms. Medians over {} rounds.\n",
+        cfg.rounds
+    );
+    let mut t = Table::new(&[
+        "variant",
+        "inner calls (median)",
+        "inner calls (max)",
+        "wall ms",
+    ]);
+    t.row(vec![
+        "generated `CachingPolicyStore` (single-flight)".into(),
+        format!("not measured: {NO_MACROS}"),
+        "-".into(),
+        "-".into(),
+    ]);
+    t.row(vec![
+        "hand-written decorator over `Cache` (no single-flight)".into(),
+        format!("{:.0}", median(&hand_calls)),
+        format!("{:.0}", range(&hand_calls).1),
+        format!("{:.1}", median(&hand_wall)),
+    ]);
+    md.push_str(&t.to_markdown());
+    Output {
+        markdown: md,
+        checks: vec![Check {
+            target: "stampede: exactly 1 inner call for 1,000 cold callers".into(),
+            measured: "-".into(),
+            verdict: Verdict::Pending(NO_MACROS.into()),
+        }],
+    }
+}
+
+// ---------------------------------------------------------------- 5. rate limiter
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Limit {
+    IncrExpire,
+}
+
+async fn rate_limiter(cfg: &Config, server: &RedisServer) -> Output {
+    let tasks = 64;
+    let conn = server.connection().await;
+    let ids = tenants();
+    let n = ids.len();
+    let mut runs: Runs<Limit> = BTreeMap::new();
+    for round in 0..cfg.rounds {
+        let conn = conn.clone();
+        let ids = ids.clone();
+        let s = run_tasks(tasks, cfg.warmup, cfg.measure, move |task, mut probe| {
+            let mut conn = conn.clone();
+            let ids = ids.clone();
+            async move {
+                let mut i = task * 7_919;
+                while probe.running() {
+                    let key = format!("bench:ratelimit:floor:{}", ids[i % n]);
+                    i += 1;
+                    let count: (i64,) = probe
+                        .time(
+                            redis::pipe()
+                                .incr(&key, 1)
+                                .expire(&key, 60)
+                                .ignore()
+                                .query_async(&mut conn),
+                        )
+                        .await
+                        .expect("INCR+EXPIRE");
+                    assert!(count.0 > 0);
+                }
+                probe
+            }
+        })
+        .await;
+        eprintln!("ratelimit round {round} IncrExpire: {s:?}");
+        runs.entry((tasks, Limit::IncrExpire)).or_default().push(s);
+    }
+    let mut md = String::from("### 5. Rate limiter\n\n");
+    let _ = writeln!(
+        md,
+        "{tasks} tasks, 1,000 identifiers, one connection; medians over {} rounds.\n",
+        cfg.rounds
+    );
+    md.push_str(&summary_table(
+        &runs,
+        tasks,
+        &[(
+            Limit::IncrExpire,
+            "plain `INCR` + `EXPIRE` pipeline (floor)",
+        )],
+        &[
+            ("fixed window", NO_LIMITER),
+            ("sliding window", NO_LIMITER),
+            ("token bucket", NO_LIMITER),
+        ],
+    ));
+    Output {
+        markdown: md,
+        checks: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------- 6. batch
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Batch {
+    Sequential,
+    GetMany,
+    Mget,
+}
+
+async fn batch(cfg: &Config, server: &RedisServer) -> Output {
+    let cache = Cache::redis(&server.url()).expect("cache url");
+    let keys: Arc<Vec<String>> = Arc::new(
+        (0..100)
+            .map(|i| policy_key(&format!("batch-{i:03}")))
+            .collect(),
+    );
+    let entries: Vec<(String, TenantLlmPolicy)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), TenantLlmPolicy::sample(&format!("batch-{i:03}"))))
+        .collect();
+    cache.set_many(&entries, Duration::from_secs(3_600)).await;
+    let conn = server.connection().await;
+    let variants = [Batch::Sequential, Batch::GetMany, Batch::Mget];
+    let mut runs: Runs<Batch> = BTreeMap::new();
+    for round in 0..cfg.rounds {
+        for v in rotated(&variants, round) {
+            let cache = cache.clone();
+            let keys = keys.clone();
+            let conn = conn.clone();
+            let s = run_tasks(1, cfg.warmup, cfg.measure, move |_, mut probe| {
+                let cache = cache.clone();
+                let keys = keys.clone();
+                let mut conn = conn.clone();
+                async move {
+                    while probe.running() {
+                        let found = match v {
+                            Batch::Sequential => {
+                                probe
+                                    .time(async {
+                                        let mut found = 0;
+                                        for k in keys.iter() {
+                                            found += usize::from(
+                                                cache.get::<TenantLlmPolicy>(k).await.is_some(),
+                                            );
+                                        }
+                                        found
+                                    })
+                                    .await
+                            }
+                            Batch::GetMany => probe
+                                .time(cache.get_many::<TenantLlmPolicy, _>(&keys))
+                                .await
+                                .iter()
+                                .filter(|v| v.is_some())
+                                .count(),
+                            Batch::Mget => {
+                                probe
+                                    .time(async {
+                                        let raw: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                                            .arg(&keys[..])
+                                            .query_async(&mut conn)
+                                            .await
+                                            .expect("MGET");
+                                        raw.iter()
+                                            .filter_map(|b| b.as_ref())
+                                            .filter_map(|b| {
+                                                serde_json::from_slice::<TenantLlmPolicy>(b).ok()
+                                            })
+                                            .count()
+                                    })
+                                    .await
+                            }
+                        };
+                        assert_eq!(found, 100, "{v:?} must find all 100 keys");
+                    }
+                    probe
+                }
+            })
+            .await;
+            eprintln!("batch round {round} {v:?}: {s:?}");
+            runs.entry((1, v)).or_default().push(s);
+        }
+    }
+    let (speedup, speedup_range) = ratio_runs(&runs, 1, Batch::GetMany, Batch::Sequential, |s| {
+        s.ops_per_sec
+    });
+    let mut md = String::from("### 6. Batch\n\n");
+    let _ = writeln!(
+        md,
+        "100 policies; one operation = reading all 100. One task; medians over {} rounds.\n",
+        cfg.rounds
+    );
+    md.push_str(&summary_table(
+        &runs,
+        1,
+        &[
+            (Batch::Sequential, "100 sequential `Cache::get`"),
+            (Batch::GetMany, "`Cache::get_many` (one `MGET`)"),
+            (Batch::Mget, "hand-written `MGET` + serde_json (floor)"),
+        ],
+        &[],
+    ));
+    let _ = writeln!(
+        md,
+        "\n`get_many` vs sequential gets: {} faster (range over rounds).",
+        ratio_with_range(speedup, speedup_range)
+    );
+    Output {
+        markdown: md,
+        checks: vec![Check {
+            target: "batch: `get_many` of 100 keys ≥ 10× 100 sequential gets".into(),
+            measured: ratio(speedup),
+            verdict: Verdict::from_bool(speedup >= 10.0),
+        }],
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+fn command_line(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{cores} × {cpu}; {}; {}; tokio multi-thread runtime with 2 workers; load average at start: {load}",
+        command_line("redis-server", &["--version"])
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        command_line("rustc", &["--version"]),
+    )
+}
+
+fn main() {
+    let cfg = Config::from_args();
+    let started = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let machine = machine();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let server = RedisServer::start();
+    let outputs: Vec<Output> = rt.block_on(async {
+        let mut out = Vec::new();
+        if cfg.wants("hit") {
+            out.push(hit_path(&cfg, &server).await);
+        }
+        if cfg.wants("miss") {
+            out.push(miss_path(&cfg, &server).await);
+        }
+        if cfg.wants("degraded") {
+            out.push(degraded(&cfg).await);
+        }
+        if cfg.wants("stampede") {
+            out.push(stampede(&cfg, &server).await);
+        }
+        if cfg.wants("ratelimit") {
+            out.push(rate_limiter(&cfg, &server).await);
+        }
+        if cfg.wants("batch") {
+            out.push(batch(&cfg, &server).await);
+        }
+        out
+    });
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "_Generated by `cargo bench -p cacheward-benches --bench workloads` on {started}: {} round(s), \
+         {} ms warm-up + {} ms measured per cell._\n\n_Machine: {machine}._\n",
+        cfg.rounds,
+        cfg.warmup.as_millis(),
+        cfg.measure.as_millis()
+    );
+    let mut targets = Table::new(&["target", "measured (median)", "verdict"]);
+    for o in &outputs {
+        for c in &o.checks {
+            targets.row(vec![
+                c.target.clone(),
+                c.measured.clone(),
+                c.verdict.to_string(),
+            ]);
+        }
+    }
+    md.push_str("### Targets\n\n");
+    md.push_str(&targets.to_markdown());
+    for o in &outputs {
+        md.push('\n');
+        md.push_str(&o.markdown);
+    }
+    println!("{md}");
+    if let Some(path) = &cfg.doc {
+        let doc = std::fs::read_to_string(path).expect("read the doc to update");
+        let updated = report::splice(&doc, "workloads", &md).expect("splice the tables");
+        std::fs::write(path, updated).expect("write the doc");
+        eprintln!("updated {}", path.display());
+    }
+}
