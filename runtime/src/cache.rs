@@ -10,18 +10,35 @@ use crate::backend::{Backend, Store};
 use crate::codec;
 use crate::error::{CacheError, ConfigError};
 use crate::health::CacheHealth;
-use crate::stats::{CacheStats, Counters};
+use crate::stats::{CacheStats, LabelSlot, LabelTable};
+use crate::telemetry::{LogLimiter, Op, Outcome};
 
-/// The label that operations made through the public API are counted under.
-pub(crate) const DIRECT_LABEL: &str = "direct";
+/// The label that operations made through [`Cache`]'s public methods (`get`, `set`,
+/// ...) are counted under in [`Cache::stats_by_label`]. Generated code counts under
+/// its key template, the rate limiter under its name.
+pub const DIRECT_LABEL: &str = "direct";
 
 /// A transparent cache: Redis, Redis Cluster, an explicit in-memory map, or nothing.
 ///
 /// Every operation is infallible from the caller's point of view: a Redis error, a
 /// timeout, an open circuit breaker or an undecodable value behaves exactly like a
-/// miss (for `get`) or a no-op (for `set`/`del`), and is logged and counted instead.
+/// miss (for `get`) or a no-op (for `set`/`del`), and is logged (rate-limited) and
+/// counted instead. See `docs/failover.md` for what happens in each failure.
 ///
-/// `Cache` is cheap to clone (one `Arc`) and `Send + Sync + 'static`.
+/// `Cache` is cheap to clone (one `Arc`) and `Send + Sync + 'static`; clones share the
+/// connection, the circuit breaker and the counters.
+///
+/// ```
+/// # async fn demo() {
+/// use std::time::Duration;
+/// use cacheward::Cache;
+///
+/// let cache = Cache::memory();
+/// cache.set("copilot:llm:policy:acme", &vec![1, 2, 3], Duration::from_secs(300)).await;
+/// let hit: Option<Vec<u32>> = cache.get("copilot:llm:policy:acme").await;
+/// assert_eq!(hit, Some(vec![1, 2, 3]));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Cache {
     pub(crate) inner: Arc<Inner>,
@@ -29,7 +46,10 @@ pub struct Cache {
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    pub(crate) counters: Counters,
+    pub(crate) labels: LabelTable,
+    pub(crate) log: LogLimiter,
+    /// Compress values whose JSON is longer than this (with the `compression` feature).
+    pub(crate) compress_above: Option<usize>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -37,44 +57,77 @@ impl std::fmt::Debug for Cache {
         f.debug_struct("Cache")
             .field("backend", &self.backend())
             .field("store", &self.inner.store)
+            .field("compress_above", &self.inner.compress_above)
             .finish_non_exhaustive()
     }
 }
 
+/// Measures an operation for the duration metric; free without the `metrics` feature.
+#[derive(Clone, Copy)]
+struct Timer(#[cfg(feature = "metrics")] Instant);
+
+impl Timer {
+    #[inline]
+    fn start() -> Self {
+        Timer(
+            #[cfg(feature = "metrics")]
+            Instant::now(),
+        )
+    }
+}
+
+fn failure_outcome(err: &CacheError) -> Outcome {
+    match err {
+        CacheError::CircuitOpen => Outcome::Skipped,
+        CacheError::Timeout(_) => Outcome::Timeout,
+        _ => Outcome::Error,
+    }
+}
+
 impl Cache {
-    pub(crate) fn from_store(store: Store) -> Self {
+    pub(crate) fn from_store(store: Store, compress_above: Option<usize>) -> Self {
         Cache {
             inner: Arc::new(Inner {
                 store,
-                counters: Counters::default(),
+                labels: LabelTable::default(),
+                log: LogLimiter::default(),
+                compress_above,
             }),
         }
     }
 
     /// A cache that caches nothing: `get` is always a miss, `set` and `del` do nothing.
     pub fn pass_through() -> Self {
-        Self::from_store(Store::PassThrough)
+        Self::from_store(Store::PassThrough, None)
     }
 
-    /// An in-process cache, bounded to 10,000 entries, for development and tests.
+    /// A pass-through cache that remembers why: [`Cache::health`] reports it unhealthy
+    /// with `reason` as the error.
+    pub(crate) fn misconfigured(reason: String) -> Self {
+        Self::from_store(Store::Misconfigured(reason), None)
+    }
+
+    /// An in-process cache bounded to 10,000 entries and 64 MiB, for development and
+    /// tests (other bounds: [`Cache::builder`]).
     ///
     /// It is **single-process only**: two instances of a service each have their own,
     /// so an invalidation in one is not seen by the other. Nothing ever falls back to it
     /// silently; you get it only by asking for it.
     pub fn memory() -> Self {
-        Self::from_store(Store::Memory(crate::backend::memory::MemoryStore::new(
-            10_000,
-        )))
+        Self::builder()
+            .memory()
+            .build()
+            .unwrap_or_else(|_| Self::pass_through())
     }
 
-    /// A cache on the Redis server at `url` (`redis://` or `rediss://`).
+    /// A cache on the Redis server at `url` (`redis://` or `rediss://`), with the default
+    /// deadline and breaker (other settings: [`Cache::builder`]).
     ///
-    /// Returns `Err` only when the URL is malformed. The connection is made lazily and
-    /// in the background: a server that is down at start-up makes operations misses
-    /// until it comes up.
+    /// Returns `Err` only when the URL is malformed (the message names the problem and
+    /// never the password). The connection is made lazily and in the background: a
+    /// server that is down at start-up makes operations misses until it comes up.
     pub fn redis(url: &str) -> Result<Self, ConfigError> {
-        let store = crate::backend::redis::RedisStore::new(url)?;
-        Ok(Self::from_store(Store::Redis(store)))
+        Self::builder().redis_url(url).build()
     }
 
     /// Which backend this cache uses.
@@ -82,30 +135,48 @@ impl Cache {
         self.inner.store.backend()
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters, summed over every label.
     pub fn stats(&self) -> CacheStats {
-        self.inner.counters.snapshot()
+        let mut total = self.inner.labels.total();
+        total.breaker_openings = self.inner.store.breaker_openings();
+        total
+    }
+
+    /// A snapshot of the counters of each label that has been used, sorted by label.
+    ///
+    /// Labels are the key templates of generated methods (`copilot:llm:policy:<tenant_id>`),
+    /// rate limiter names, and [`DIRECT_LABEL`] for calls made on `Cache` directly.
+    /// Never raw keys. Beyond 127 labels, the rest are counted under `"(other)"`.
+    pub fn stats_by_label(&self) -> Vec<(&'static str, CacheStats)> {
+        self.inner.labels.snapshot()
+    }
+
+    /// The counters of one label (all zero if it was never used).
+    pub fn label_stats(&self, label: &str) -> CacheStats {
+        self.stats_by_label()
+            .into_iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, s)| s)
+            .unwrap_or_default()
     }
 
     /// Checks the backend: a `PING` bounded by the operation deadline for Redis.
+    ///
+    /// The check does not go through the circuit breaker (it reports what Redis says
+    /// right now) and does not change it; the breaker's state is in
+    /// [`CacheHealth::circuit`]. A pass-through cache is healthy when it was asked for,
+    /// and unhealthy, naming the problem, when a broken configuration caused it.
     pub async fn health(&self) -> CacheHealth {
         let backend = self.backend();
         let start = Instant::now();
         let result = self.inner.store.ping().await;
         let latency = start.elapsed();
-        match result {
-            Ok(()) => CacheHealth {
-                healthy: true,
-                backend,
-                latency: Some(latency),
-                error: None,
-            },
-            Err(err) => CacheHealth {
-                healthy: false,
-                backend,
-                latency: None,
-                error: Some(err.to_string()),
-            },
+        CacheHealth {
+            healthy: result.is_ok(),
+            backend,
+            latency: result.is_ok().then_some(latency),
+            error: result.err().map(|e| e.to_string()),
+            circuit: self.inner.store.circuit(),
         }
     }
 
@@ -134,7 +205,8 @@ impl Cache {
             .collect()
     }
 
-    /// Writes several entries in one pipelined round trip, all with the same time to live.
+    /// Writes several entries in one pipelined round trip (`SET .. PX` each), all with
+    /// the same time to live.
     pub async fn set_many<T: Serialize, K: AsRef<str>>(&self, entries: &[(K, T)], ttl: Duration) {
         let encoded: Vec<(&str, Vec<u8>)> = entries
             .iter()
@@ -150,6 +222,57 @@ impl Cache {
     }
 
     // ---- crate-internal API used by `__private` (the macros) and the rate limiter ----
+
+    #[inline]
+    fn slot(&self, label: &'static str) -> &LabelSlot {
+        self.inner.labels.slot(label)
+    }
+
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn record(&self, slot: &LabelSlot, op: Op, outcome: Outcome, timer: Timer) {
+        #[cfg(feature = "metrics")]
+        slot.metrics.operation(
+            slot.label,
+            self.backend().as_str(),
+            op,
+            outcome,
+            timer.0.elapsed(),
+        );
+    }
+
+    /// Counts, measures and logs (rate-limited) a failed operation.
+    #[cold]
+    fn failed(&self, slot: &LabelSlot, op: Op, err: &CacheError, timer: Timer) {
+        slot.counters.failure(err);
+        self.record(slot, op, failure_outcome(err), timer);
+        #[cfg(feature = "metrics")]
+        slot.metrics
+            .failure(slot.label, self.backend().as_str(), op, err);
+        if matches!(err, CacheError::CircuitOpen | CacheError::Misconfigured(_)) {
+            // Logged once, when the breaker opened or the cache was built.
+            return;
+        }
+        if let Some(suppressed) = self.inner.log.allow(op) {
+            let label = slot.label;
+            let backend = self.backend().as_str();
+            let operation = op.as_str();
+            match op {
+                Op::Get | Op::GetMany => tracing::warn!(
+                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    "cacheward: cache get failed - treating as cache miss"
+                ),
+                Op::Set | Op::SetMany => tracing::warn!(
+                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    "cacheward: cache set failed - continuing without cache"
+                ),
+                _ => tracing::warn!(
+                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    "cacheward: cache delete failed - the entry lives until its TTL"
+                ),
+            }
+        }
+    }
 
     /// Reads and decodes `key`, counting under `label` (a template or cache name).
     pub(crate) async fn get_labeled<T: DeserializeOwned>(
@@ -180,17 +303,27 @@ impl Cache {
         value: &T,
         label: &'static str,
     ) -> Option<Vec<u8>> {
-        match codec::encode(value) {
+        match codec::encode(value, self.inner.compress_above) {
             Ok(bytes) => Some(bytes),
-            Err(err) => {
-                self.inner.counters.record_error();
-                tracing::warn!(label, error = %err, "cacheward: value could not be encoded - not cached");
-                None
-            }
+            Err(err) => self.encode_failed(label, &err),
         }
     }
 
-    /// Decodes bytes read under `key`; an undecodable value is counted, logged and deleted.
+    #[cold]
+    fn encode_failed(&self, label: &'static str, err: &serde_json::Error) -> Option<Vec<u8>> {
+        let slot = self.slot(label);
+        slot.counters.error();
+        #[cfg(feature = "metrics")]
+        slot.metrics
+            .error(label, self.backend().as_str(), Op::Encode, "encode");
+        if let Some(suppressed) = self.inner.log.allow(Op::Encode) {
+            tracing::warn!(label, error = %err, suppressed, "cacheward: value could not be encoded - not cached");
+        }
+        None
+    }
+
+    /// Decodes bytes read under `key`; an undecodable value is counted, logged and
+    /// deleted (in a background task), and is a miss.
     pub(crate) fn decode_or_evict<T: DeserializeOwned>(
         &self,
         key: &str,
@@ -200,46 +333,90 @@ impl Cache {
         match codec::decode(bytes) {
             Ok(value) => Some(value),
             Err(err) => {
-                self.inner.counters.record_decode_failure();
-                tracing::warn!(label, error = %err, "cacheward: undecodable cache entry - treated as a miss and deleted");
-                let cache = self.clone();
-                let key = key.to_owned();
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move { cache.del_labeled(&[&key], label).await });
-                }
+                self.decode_failed(key, label, &err);
                 None
             }
+        }
+    }
+
+    #[cold]
+    fn decode_failed(&self, key: &str, label: &'static str, err: &codec::DecodeError) {
+        let slot = self.slot(label);
+        slot.counters.decode_failure();
+        #[cfg(feature = "metrics")]
+        slot.metrics
+            .error(label, self.backend().as_str(), Op::Decode, "decode");
+        let evict = err.is_garbage();
+        if let Some(suppressed) = self.inner.log.allow(Op::Decode) {
+            tracing::warn!(
+                label, error = %err, deleted = evict, suppressed,
+                "cacheward: undecodable cache entry - treated as a miss"
+            );
+        }
+        if evict && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let cache = self.clone();
+            let key = key.to_owned();
+            handle.spawn(async move { cache.del_labeled(&[&key], label).await });
         }
     }
 
     /// Reads raw bytes; every failure is a miss.
     pub(crate) async fn get_raw(&self, key: &str, label: &'static str) -> Option<Vec<u8>> {
-        let result = self.inner.store.get(key).await;
-        self.inner.counters.record_get(&result);
-        match result {
-            Ok(v) => v,
+        let slot = self.slot(label);
+        let timer = Timer::start();
+        match self.inner.store.get(key).await {
+            Ok(Some(v)) => {
+                slot.counters.hits(1);
+                self.record(slot, Op::Get, Outcome::Hit, timer);
+                Some(v)
+            }
+            Ok(None) => {
+                slot.counters.misses(1);
+                self.record(slot, Op::Get, Outcome::Miss, timer);
+                None
+            }
             Err(err) => {
-                tracing::warn!(label, error = %err, "cacheward: cache get failed - treating as cache miss");
+                slot.counters.misses(1);
+                self.failed(slot, Op::Get, &err, timer);
                 None
             }
         }
     }
 
+    /// Reads several keys in one round trip; every failure is a miss for each key.
     pub(crate) async fn get_many_raw(
         &self,
         keys: &[&str],
         label: &'static str,
     ) -> Vec<Option<Vec<u8>>> {
+        let slot = self.slot(label);
+        let timer = Timer::start();
         match self.inner.store.get_many(keys).await {
-            Ok(values) => {
-                for v in &values {
-                    self.inner.counters.record_get(&Ok(v.clone()));
-                }
+            Ok(values) if values.len() == keys.len() => {
+                let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+                slot.counters.hits(hits);
+                slot.counters.misses(keys.len() as u64 - hits);
+                let outcome = if hits > 0 {
+                    Outcome::Hit
+                } else {
+                    Outcome::Miss
+                };
+                self.record(slot, Op::GetMany, outcome, timer);
                 values
             }
+            Ok(values) => {
+                let err = CacheError::Redis(format!(
+                    "MGET answered {} values for {} keys",
+                    values.len(),
+                    keys.len()
+                ));
+                slot.counters.misses(keys.len() as u64);
+                self.failed(slot, Op::GetMany, &err, timer);
+                vec![None; keys.len()]
+            }
             Err(err) => {
-                self.inner.counters.record_error();
-                tracing::warn!(label, error = %err, "cacheward: cache get failed - treating as cache miss");
+                slot.counters.misses(keys.len() as u64);
+                self.failed(slot, Op::GetMany, &err, timer);
                 vec![None; keys.len()]
             }
         }
@@ -253,39 +430,60 @@ impl Cache {
         ttl: Duration,
         label: &'static str,
     ) {
+        let slot = self.slot(label);
+        let timer = Timer::start();
         let ttl = ttl.max(Duration::from_millis(1));
-        let result = self.inner.store.set(key, bytes, ttl).await;
-        self.inner.counters.record_set(&result);
-        if let Err(err) = result {
-            tracing::warn!(label, error = %err, "cacheward: cache set failed - continuing without cache");
+        match self.inner.store.set(key, bytes, ttl).await {
+            Ok(()) => {
+                slot.counters.sets(1);
+                self.record(slot, Op::Set, Outcome::Ok, timer);
+            }
+            Err(err) => self.failed(slot, Op::Set, &err, timer),
         }
     }
 
+    /// Writes several raw entries in one pipelined round trip.
     pub(crate) async fn set_many_raw(
         &self,
         entries: &[(&str, Vec<u8>)],
         ttl: Duration,
         label: &'static str,
     ) {
+        if entries.is_empty() {
+            return;
+        }
+        let slot = self.slot(label);
+        let timer = Timer::start();
         let ttl = ttl.max(Duration::from_millis(1));
-        let result = self.inner.store.set_many(entries, ttl).await;
-        self.inner.counters.record_set(&result);
-        if let Err(err) = result {
-            tracing::warn!(label, error = %err, "cacheward: cache set failed - continuing without cache");
+        match self.inner.store.set_many(entries, ttl).await {
+            Ok(()) => {
+                slot.counters.sets(entries.len() as u64);
+                self.record(slot, Op::SetMany, Outcome::Ok, timer);
+            }
+            Err(err) => self.failed(slot, Op::SetMany, &err, timer),
         }
     }
 
     /// Deletes keys; failures are logged and counted, never returned.
     pub(crate) async fn del_labeled(&self, keys: &[&str], label: &'static str) {
-        let result = self.inner.store.del(keys).await;
-        self.inner.counters.record_del(&result);
-        if let Err(err) = result {
-            tracing::warn!(label, error = %err, "cacheward: cache delete failed");
+        if keys.is_empty() {
+            return;
+        }
+        let slot = self.slot(label);
+        let timer = Timer::start();
+        match self.inner.store.del(keys).await {
+            Ok(()) => {
+                slot.counters.deletes(keys.len() as u64);
+                self.record(slot, Op::Del, Outcome::Ok, timer);
+            }
+            Err(err) => self.failed(slot, Op::Del, &err, timer),
         }
     }
 
-    /// Runs a Lua script on the backend (the rate limiter's entry point). Backends that
-    /// are not Redis answer `Err(CacheError::Unsupported)`.
+    /// Runs a Lua script on the backend (the rate limiter's entry point), under the
+    /// deadline and the circuit breaker. Not counted in [`Cache::stats`] (the caller
+    /// counts). Backends that are not Redis answer `Err(CacheError::Unsupported)`.
+    #[allow(dead_code, reason = "the rate limiter's entry point")]
     pub(crate) async fn eval_script(
         &self,
         script: &redis::Script,

@@ -1,32 +1,162 @@
-//! Building a [`Cache`] from the environment.
+//! Building a [`Cache`] from the environment, and per-cache TTL overrides.
 //!
-//! SKELETON: the full variable set (REDIS_PASSWORD, CACHE_PROVIDER, the off switch,
-//! health reporting of a malformed URL) is still to come (issue 2).
+//! | variable | meaning |
+//! |---|---|
+//! | `REDIS_URL` | `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS). Unset: pass-through. |
+//! | `REDIS_PASSWORD` | the password, used when `REDIS_URL` carries none |
+//! | `CACHE_PROVIDER` | `redis` (the default when `REDIS_URL` is set), `memory` (single-process), `none` / `passthrough` |
+//! | `CACHE_ENABLED` | `false` (or `0`, `no`, `off`) turns caching off whatever else is set: the global off switch |
+//! | `CACHE_DEADLINE_MS` | the per-operation deadline (default 20) |
+//! | `CACHE_BREAKER_THRESHOLD` | consecutive failures that open the breaker (default 5) |
+//! | `CACHE_BREAKER_COOLDOWN_MS` | how long the breaker stays open before a probe (default 1000) |
+//! | `CACHE_COMPRESS_ABOVE_BYTES` | with the `compression` feature: the threshold (default 1024; `0` compresses everything that shrinks) |
+//! | `CACHE_TTL_<NAME>_SECONDS` | TTL override for the cache named `<NAME>` ([`ttl_override`]) |
+//!
+//! A broken setting never stops a service: a malformed `REDIS_URL` or an unknown
+//! `CACHE_PROVIDER` gives a pass-through cache, one error log line and an unhealthy
+//! [`Cache::health`] naming the problem; an unparsable tuning value is logged and the
+//! default is used.
 
 use std::time::Duration;
 
+use crate::builder::CacheBuilder;
 use crate::cache::Cache;
 
 impl Cache {
-    /// Builds the cache the environment asks for. Never fails and never panics:
-    /// without `REDIS_URL` it is [`Cache::pass_through`] and says so once in the log.
+    /// Builds the cache the environment asks for (see the [module docs](crate::config)).
+    /// Never fails, never panics and never waits for Redis: without `REDIS_URL` it is
+    /// [`Cache::pass_through`] and says so once in the log.
     pub fn from_env() -> Cache {
-        match std::env::var("REDIS_URL") {
-            Ok(url) if !url.trim().is_empty() => match Cache::redis(url.trim()) {
-                Ok(cache) => cache,
-                Err(err) => {
-                    tracing::error!(error = %err, "cacheward: REDIS_URL is malformed - PassThroughCache active");
+        Cache::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Cache::from_env`], reading the variables through `vars` instead of the
+    /// process environment (a config file, a secrets manager, a test's map).
+    ///
+    /// ```
+    /// use cacheward::{Backend, Cache};
+    ///
+    /// let cache = Cache::from_vars(|name| match name {
+    ///     "CACHE_PROVIDER" => Some("memory".to_owned()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(cache.backend(), Backend::Memory);
+    /// ```
+    pub fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Cache {
+        let get = |name: &str| {
+            vars(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        if let Some(enabled) = get("CACHE_ENABLED") {
+            match enabled.to_ascii_lowercase().as_str() {
+                "false" | "0" | "no" | "off" => {
+                    tracing::info!(
+                        "cacheward: PassThroughCache active - all cache operations disabled (CACHE_ENABLED={enabled})"
+                    );
+                    return Cache::pass_through();
+                }
+                "true" | "1" | "yes" | "on" => {}
+                _ => tracing::warn!(
+                    value = %enabled,
+                    "cacheward: CACHE_ENABLED is neither true nor false - caching stays enabled"
+                ),
+            }
+        }
+
+        let builder = tuned_builder(&get);
+        let url = get("REDIS_URL");
+        let provider = get("CACHE_PROVIDER").map(|p| p.to_ascii_lowercase());
+        match provider.as_deref() {
+            None | Some("redis") => match url {
+                Some(url) => {
+                    let mut b = builder.redis_url(url);
+                    if let Some(pw) = get("REDIS_PASSWORD") {
+                        b = b.password(pw);
+                    }
+                    match b.build() {
+                        Ok(cache) => cache,
+                        Err(err) => misconfigured(format!("REDIS_URL is malformed: {err}")),
+                    }
+                }
+                None if provider.is_some() => {
+                    misconfigured("CACHE_PROVIDER=redis but REDIS_URL is not set".to_owned())
+                }
+                None => {
+                    tracing::info!(
+                        "cacheward: PassThroughCache active - all cache operations disabled (REDIS_URL not set)"
+                    );
                     Cache::pass_through()
                 }
             },
-            _ => {
+            Some("memory") => {
+                tracing::warn!(
+                    "cacheward: in-memory cache active (CACHE_PROVIDER=memory) - single-process only, \
+                     invalidations are not shared between instances"
+                );
+                builder
+                    .memory()
+                    .build()
+                    .unwrap_or_else(|_| Cache::pass_through())
+            }
+            Some("none" | "passthrough" | "pass-through" | "off") => {
                 tracing::info!(
-                    "cacheward: PassThroughCache active - all cache operations disabled (REDIS_URL not set)"
+                    "cacheward: PassThroughCache active - all cache operations disabled (CACHE_PROVIDER={})",
+                    provider.as_deref().unwrap_or_default()
                 );
                 Cache::pass_through()
             }
+            Some("upstash") => misconfigured(
+                "CACHE_PROVIDER=upstash: the Upstash REST API is not supported; \
+                 set REDIS_URL to the database's rediss:// endpoint and CACHE_PROVIDER=redis"
+                    .to_owned(),
+            ),
+            Some(other) => misconfigured(format!(
+                "unknown CACHE_PROVIDER '{other}' (expected redis, memory, none or passthrough)"
+            )),
         }
     }
+}
+
+/// Logs the configuration problem once and gives a pass-through cache that reports it.
+fn misconfigured(reason: String) -> Cache {
+    tracing::error!(
+        problem = %reason,
+        "cacheward: cache configuration is broken - PassThroughCache active, all cache operations disabled"
+    );
+    Cache::misconfigured(reason)
+}
+
+fn tuned_builder(get: &impl Fn(&str) -> Option<String>) -> CacheBuilder {
+    let mut b = Cache::builder();
+    let number = |name: &str| -> Option<u64> {
+        let raw = get(name)?;
+        match raw.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                tracing::warn!(variable = name, value = %raw, "cacheward: not a whole number - default used");
+                None
+            }
+        }
+    };
+    if let Some(ms) = number("CACHE_DEADLINE_MS") {
+        b = b.deadline(Duration::from_millis(ms));
+    }
+    let threshold = number("CACHE_BREAKER_THRESHOLD");
+    let cool_down = number("CACHE_BREAKER_COOLDOWN_MS");
+    if threshold.is_some() || cool_down.is_some() {
+        let (t, c) = (b.guard.threshold, b.guard.cool_down);
+        b = b.breaker(
+            threshold.map_or(t, |t| u32::try_from(t).unwrap_or(u32::MAX)),
+            cool_down.map_or(c, Duration::from_millis),
+        );
+    }
+    #[cfg(feature = "compression")]
+    if let Some(n) = number("CACHE_COMPRESS_ABOVE_BYTES") {
+        b = b.compress_above(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    b
 }
 
 /// Reads a TTL override such as `CACHE_TTL_POLICY_SECONDS` from the environment.
@@ -47,5 +177,95 @@ pub fn ttl_override(name: &str) -> Option<Duration> {
             tracing::warn!(variable = %var, value = %raw, "cacheward: TTL override is not a positive number of seconds - ignored");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Backend;
+
+    fn cache(vars: &[(&str, &str)]) -> Cache {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Cache::from_vars(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[tokio::test]
+    async fn variables_choose_the_backend() {
+        assert_eq!(cache(&[]).backend(), Backend::PassThrough);
+        assert!(cache(&[]).health().await.healthy);
+        assert_eq!(
+            cache(&[("REDIS_URL", "redis://127.0.0.1:1")]).backend(),
+            Backend::Redis
+        );
+        assert_eq!(
+            cache(&[("CACHE_PROVIDER", "memory")]).backend(),
+            Backend::Memory
+        );
+        assert_eq!(
+            cache(&[
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+                ("CACHE_PROVIDER", "none")
+            ])
+            .backend(),
+            Backend::PassThrough
+        );
+        let off = cache(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("CACHE_ENABLED", "false"),
+        ]);
+        assert_eq!(off.backend(), Backend::PassThrough);
+        assert!(off.health().await.healthy, "off on purpose is healthy");
+    }
+
+    #[tokio::test]
+    async fn broken_settings_are_unhealthy_pass_through_naming_the_problem() {
+        for (vars, expected) in [
+            (
+                &[("REDIS_URL", "redis://:pw123@host:port")][..],
+                "invalid port",
+            ),
+            (&[("CACHE_PROVIDER", "redis")][..], "REDIS_URL is not set"),
+            (
+                &[("CACHE_PROVIDER", "mongo")][..],
+                "unknown CACHE_PROVIDER 'mongo'",
+            ),
+            (&[("CACHE_PROVIDER", "upstash")][..], "Upstash"),
+            (&[("REDIS_URL", "https://x.upstash.io")][..], "Upstash"),
+        ] {
+            let c = cache(vars);
+            assert_eq!(c.backend(), Backend::PassThrough);
+            let h = c.health().await;
+            assert!(!h.healthy);
+            let err = h.error.unwrap();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("pw123"), "{err}");
+            assert_eq!(c.get::<u32>("k").await, None);
+        }
+    }
+
+    #[test]
+    fn tuning_variables_are_read() {
+        let c = cache(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("CACHE_DEADLINE_MS", "7"),
+            ("CACHE_BREAKER_THRESHOLD", "3"),
+            ("CACHE_BREAKER_COOLDOWN_MS", "250"),
+            ("REDIS_PASSWORD", "envpw"),
+        ]);
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains("7ms"), "{dbg}");
+        assert!(dbg.contains("threshold: 3"), "{dbg}");
+        assert!(dbg.contains("250ms"), "{dbg}");
+        assert!(!dbg.contains("envpw"), "{dbg}");
+        // Garbage falls back to the defaults.
+        let c = cache(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("CACHE_DEADLINE_MS", "soon"),
+        ]);
+        assert!(format!("{c:?}").contains("20ms"));
     }
 }

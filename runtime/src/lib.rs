@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod breaker;
+mod builder;
 mod cache;
 mod codec;
 pub mod config;
@@ -14,14 +16,18 @@ mod error;
 mod health;
 pub mod key;
 pub mod ratelimit;
+mod redact;
 mod stats;
+mod telemetry;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
 pub use backend::Backend;
-pub use cache::Cache;
+pub use breaker::CircuitState;
+pub use builder::CacheBuilder;
+pub use cache::{Cache, DIRECT_LABEL};
 pub use cacheward_macros::cached_store;
 pub use error::{CacheError, ConfigError};
 pub use health::CacheHealth;

@@ -1,30 +1,61 @@
-//! Counters behind [`Cache::stats`](crate::Cache::stats).
+//! Counters behind [`Cache::stats`](crate::Cache::stats) and
+//! [`Cache::stats_by_label`](crate::Cache::stats_by_label).
+//!
+//! Every operation is counted under a label: the key template of a generated method,
+//! the name of a rate limiter, or [`DIRECT_LABEL`](crate::DIRECT_LABEL) for calls made
+//! on [`Cache`](crate::Cache) directly. Labels are `&'static str`s, so each one gets
+//! its own slot in a fixed, lock-free table found by hashing the string's address: the
+//! hot path does one hash, one or two atomic loads and one `fetch_add`, never a lock
+//! and never an allocation.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::error::CacheError;
 
-/// A snapshot of a cache's counters since it was created.
+/// A snapshot of a cache's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
     /// Reads that found a value.
     pub hits: u64,
-    /// Reads that found nothing (errors and undecodable values count here too).
+    /// Reads that found nothing (errors, skipped reads and undecodable values count here too).
     pub misses: u64,
-    /// Operations that failed (including timeouts).
+    /// Operations that failed (including timeouts; not operations skipped by the breaker).
     pub errors: u64,
-    /// Operations that did not finish within the deadline.
+    /// Operations that did not finish within the deadline (also counted in `errors`).
     pub timeouts: u64,
-    /// Successful writes.
+    /// Entries written.
     pub sets: u64,
-    /// Successful deletes.
+    /// Keys deleted.
     pub deletes: u64,
-    /// Values that could not be decoded (and were deleted).
+    /// Values that could not be decoded (treated as misses and deleted).
     pub decode_failures: u64,
+    /// Operations that skipped Redis because the circuit breaker was open.
+    pub short_circuited: u64,
+    /// How many times the circuit breaker opened (only in [`Cache::stats`](crate::Cache::stats);
+    /// zero in per-label stats).
+    pub breaker_openings: u64,
 }
 
+impl CacheStats {
+    fn add(&mut self, o: &CacheStats) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.errors += o.errors;
+        self.timeouts += o.timeouts;
+        self.sets += o.sets;
+        self.deletes += o.deletes;
+        self.decode_failures += o.decode_failures;
+        self.short_circuited += o.short_circuited;
+        self.breaker_openings += o.breaker_openings;
+    }
+}
+
+/// One label's counters. Aligned to a cache line so that two labels used by different
+/// threads never share one.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
@@ -33,6 +64,7 @@ pub(crate) struct Counters {
     sets: AtomicU64,
     deletes: AtomicU64,
     decode_failures: AtomicU64,
+    short_circuited: AtomicU64,
 }
 
 impl Counters {
@@ -45,53 +77,245 @@ impl Counters {
             sets: self.sets.load(Relaxed),
             deletes: self.deletes.load(Relaxed),
             decode_failures: self.decode_failures.load(Relaxed),
+            short_circuited: self.short_circuited.load(Relaxed),
+            breaker_openings: 0,
         }
     }
 
-    pub(crate) fn record_error(&self) {
-        self.errors.fetch_add(1, Relaxed);
-    }
-
-    fn record_failure(&self, err: &CacheError) {
+    /// Counts a failed operation (not a skipped one).
+    pub(crate) fn failure(&self, err: &CacheError) {
+        if matches!(err, CacheError::CircuitOpen) {
+            self.short_circuited.fetch_add(1, Relaxed);
+            return;
+        }
         self.errors.fetch_add(1, Relaxed);
         if matches!(err, CacheError::Timeout(_)) {
             self.timeouts.fetch_add(1, Relaxed);
         }
     }
 
-    pub(crate) fn record_decode_failure(&self) {
+    /// Counts an error that is not a backend failure (a value that cannot be encoded).
+    pub(crate) fn error(&self) {
+        self.errors.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn hits(&self, n: u64) {
+        if n > 0 {
+            self.hits.fetch_add(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn misses(&self, n: u64) {
+        if n > 0 {
+            self.misses.fetch_add(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn sets(&self, n: u64) {
+        self.sets.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn deletes(&self, n: u64) {
+        self.deletes.fetch_add(n, Relaxed);
+    }
+
+    /// A value read as a hit turned out undecodable: it is a miss after all.
+    pub(crate) fn decode_failure(&self) {
         self.decode_failures.fetch_add(1, Relaxed);
-        // The read was counted as a hit when the bytes arrived; it is really a miss.
         self.hits.fetch_sub(1, Relaxed);
         self.misses.fetch_add(1, Relaxed);
     }
+}
 
-    pub(crate) fn record_get<T>(&self, result: &Result<Option<T>, CacheError>) {
-        match result {
-            Ok(Some(_)) => self.hits.fetch_add(1, Relaxed),
-            Ok(None) => self.misses.fetch_add(1, Relaxed),
-            Err(e) => {
-                self.record_failure(e);
-                self.misses.fetch_add(1, Relaxed)
-            }
-        };
+/// Slots in a label table. A service has one label per key template plus a few;
+/// labels beyond this share the [`OVERFLOW_LABEL`] slot.
+const SLOTS: usize = 128;
+
+/// The label under which operations are counted once a cache has seen more than
+/// 127 distinct labels.
+pub(crate) const OVERFLOW_LABEL: &str = "(other)";
+
+pub(crate) struct LabelSlot {
+    pub(crate) label: &'static str,
+    pub(crate) counters: Counters,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::telemetry::LabelMetrics,
+}
+
+/// A fixed-size, insert-only, lock-free map from `&'static str` (by address) to counters.
+pub(crate) struct LabelTable {
+    slots: Box<[OnceLock<LabelSlot>]>,
+    overflow: LabelSlot,
+}
+
+impl std::fmt::Debug for LabelTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabelTable")
+            .field(
+                "labels",
+                &self.slots.iter().filter(|s| s.get().is_some()).count(),
+            )
+            .finish()
     }
+}
 
-    pub(crate) fn record_set(&self, result: &Result<(), CacheError>) {
-        match result {
-            Ok(()) => {
-                self.sets.fetch_add(1, Relaxed);
-            }
-            Err(e) => self.record_failure(e),
+impl Default for LabelTable {
+    fn default() -> Self {
+        LabelTable {
+            slots: (0..SLOTS).map(|_| OnceLock::new()).collect(),
+            overflow: LabelSlot::new(OVERFLOW_LABEL),
         }
     }
+}
 
-    pub(crate) fn record_del(&self, result: &Result<(), CacheError>) {
-        match result {
-            Ok(()) => {
-                self.deletes.fetch_add(1, Relaxed);
-            }
-            Err(e) => self.record_failure(e),
+impl LabelSlot {
+    fn new(label: &'static str) -> Self {
+        LabelSlot {
+            label,
+            counters: Counters::default(),
+            #[cfg(feature = "metrics")]
+            metrics: crate::telemetry::LabelMetrics::default(),
         }
+    }
+}
+
+#[inline]
+fn same(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+}
+
+impl LabelTable {
+    /// The slot for `label`, created on first use.
+    #[inline]
+    pub(crate) fn slot(&self, label: &'static str) -> &LabelSlot {
+        let h = (label.as_ptr() as usize as u64 ^ (label.len() as u64).rotate_left(32))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let start = (h >> 57) as usize; // top 7 bits: 0..128
+        for i in 0..SLOTS {
+            let cell = &self.slots[(start + i) % SLOTS];
+            match cell.get() {
+                Some(s) if same(s.label, label) => return s,
+                Some(_) => continue,
+                None => {
+                    let s = cell.get_or_init(|| LabelSlot::new(label));
+                    if same(s.label, label) {
+                        return s;
+                    }
+                    // Another label won this cell in a race: keep probing.
+                }
+            }
+        }
+        &self.overflow
+    }
+
+    /// Every label seen, merged by text (one label can live at two addresses when two
+    /// crates hold the same literal), sorted by label.
+    pub(crate) fn snapshot(&self) -> Vec<(&'static str, CacheStats)> {
+        let mut out: Vec<(&'static str, CacheStats)> = Vec::new();
+        let all = self
+            .slots
+            .iter()
+            .filter_map(OnceLock::get)
+            .chain(std::iter::once(&self.overflow));
+        for slot in all {
+            let s = slot.counters.snapshot();
+            if std::ptr::eq(slot, &self.overflow) && s == CacheStats::default() {
+                continue;
+            }
+            match out.iter_mut().find(|(l, _)| *l == slot.label) {
+                Some((_, acc)) => acc.add(&s),
+                None => out.push((slot.label, s)),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
+    /// The sum over all labels.
+    pub(crate) fn total(&self) -> CacheStats {
+        let mut total = CacheStats::default();
+        for slot in self.slots.iter().filter_map(OnceLock::get) {
+            total.add(&slot.counters.snapshot());
+        }
+        total.add(&self.overflow.counters.snapshot());
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_get_their_own_counters() {
+        let t = LabelTable::default();
+        t.slot("a:<x>").counters.hits(1);
+        t.slot("a:<x>").counters.hits(2);
+        t.slot("b:<y>").counters.misses(1);
+        let snap = t.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(snap[0].0, "a:<x>");
+        assert_eq!(snap[0].1.hits, 3);
+        assert_eq!(snap[1].1.misses, 1);
+        assert_eq!(t.total().hits, 3);
+        assert_eq!(t.total().misses, 1);
+    }
+
+    #[test]
+    fn one_label_at_two_addresses_is_merged() {
+        let t = LabelTable::default();
+        let a: &'static str = "same-label";
+        let b: &'static str = Box::leak(String::from("same-label").into_boxed_str());
+        t.slot(a).counters.hits(1);
+        t.slot(b).counters.hits(1);
+        assert_eq!(
+            t.snapshot(),
+            vec![(
+                "same-label",
+                CacheStats {
+                    hits: 2,
+                    ..Default::default()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn too_many_labels_overflow_into_one_slot() {
+        let t = LabelTable::default();
+        for i in 0..200 {
+            let l: &'static str = Box::leak(format!("label-{i}").into_boxed_str());
+            t.slot(l).counters.sets(1);
+        }
+        let snap = t.snapshot();
+        assert_eq!(snap.len(), SLOTS + 1);
+        let overflow = snap.iter().find(|(l, _)| *l == OVERFLOW_LABEL).unwrap();
+        assert_eq!(overflow.1.sets, 200 - SLOTS as u64);
+        assert_eq!(t.total().sets, 200);
+    }
+
+    #[test]
+    fn concurrent_first_use_of_many_labels() {
+        let t = std::sync::Arc::new(LabelTable::default());
+        let labels: Vec<&'static str> = (0..50)
+            .map(|i| &*Box::leak(format!("l{i}").into_boxed_str()))
+            .collect();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let t = t.clone();
+                let labels = labels.clone();
+                std::thread::spawn(move || {
+                    for l in labels {
+                        t.slot(l).counters.hits(1);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let snap = t.snapshot();
+        assert_eq!(snap.len(), 50);
+        assert!(snap.iter().all(|(_, s)| s.hits == 4));
     }
 }

@@ -1,11 +1,22 @@
 //! The storage backends behind a [`Cache`](crate::Cache).
+//!
+//! [`Store`] is a closed enum (a `match` keeps the hit path free of dynamic dispatch).
+//! Every store that talks to Redis is a [`Guarded`]`<S>` with `S:` [`RemoteStore`], so
+//! the deadline and the circuit breaker live in one place. Adding a Redis-speaking
+//! store (the cluster store) takes: `impl RemoteStore for ClusterStore`, one variant
+//! `Store::RedisCluster(Guarded<ClusterStore>)`, and one arm per method below, each
+//! identical to the `Store::Redis(g)` arm (the compiler lists them).
 
 use std::time::Duration;
 
+use crate::breaker::CircuitState;
 use crate::error::CacheError;
 
+pub(crate) mod guard;
 pub(crate) mod memory;
 pub(crate) mod redis;
+
+pub(crate) use guard::{GuardConfig, Guarded};
 
 /// Which kind of storage a [`Cache`](crate::Cache) is using.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,37 +50,60 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// The store a cache dispatches to. An enum rather than a trait object: the set is
-/// closed and a `match` keeps the hit path free of dynamic dispatch.
+/// The store a cache dispatches to.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per cache, inside its Arc; boxing would add a pointer chase to every operation"
+)]
 pub(crate) enum Store {
+    /// Caching is off on purpose (no `REDIS_URL`, `CACHE_ENABLED=false`, ...).
     PassThrough,
+    /// Caching is off because the configuration is broken; the string names the
+    /// problem (never a password) and is reported by `health()`.
+    Misconfigured(String),
     Memory(memory::MemoryStore),
-    Redis(redis::RedisStore),
+    Redis(Guarded<redis::RedisStore>),
 }
 
 impl Store {
     pub(crate) fn backend(&self) -> Backend {
         match self {
-            Store::PassThrough => Backend::PassThrough,
+            Store::PassThrough | Store::Misconfigured(_) => Backend::PassThrough,
             Store::Memory(_) => Backend::Memory,
             Store::Redis(_) => Backend::Redis,
         }
     }
 
+    /// The breaker's state, for stores that have one.
+    pub(crate) fn circuit(&self) -> Option<CircuitState> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => None,
+            Store::Redis(g) => Some(g.circuit()),
+        }
+    }
+
+    pub(crate) fn breaker_openings(&self) -> u64 {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => 0,
+            Store::Redis(g) => g.breaker_openings(),
+        }
+    }
+
+    #[inline]
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
-            Store::PassThrough => Ok(None),
+            Store::PassThrough | Store::Misconfigured(_) => Ok(None),
             Store::Memory(m) => Ok(m.get(key)),
-            Store::Redis(r) => r.get(key).await,
+            Store::Redis(g) => g.get(key).await,
         }
     }
 
     pub(crate) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
         match self {
-            Store::PassThrough => Ok(vec![None; keys.len()]),
+            Store::PassThrough | Store::Misconfigured(_) => Ok(vec![None; keys.len()]),
             Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
-            Store::Redis(r) => r.get_many(keys).await,
+            Store::Redis(g) => g.get_many(keys).await,
         }
     }
 
@@ -80,12 +114,12 @@ impl Store {
         ttl: Duration,
     ) -> Result<(), CacheError> {
         match self {
-            Store::PassThrough => Ok(()),
+            Store::PassThrough | Store::Misconfigured(_) => Ok(()),
             Store::Memory(m) => {
                 m.set(key, value, ttl);
                 Ok(())
             }
-            Store::Redis(r) => r.set(key, value, ttl).await,
+            Store::Redis(g) => g.set(key, value, ttl).await,
         }
     }
 
@@ -95,37 +129,40 @@ impl Store {
         ttl: Duration,
     ) -> Result<(), CacheError> {
         match self {
-            Store::PassThrough => Ok(()),
+            Store::PassThrough | Store::Misconfigured(_) => Ok(()),
             Store::Memory(m) => {
                 for (k, v) in entries {
                     m.set(k, v.clone(), ttl);
                 }
                 Ok(())
             }
-            Store::Redis(r) => r.set_many(entries, ttl).await,
+            Store::Redis(g) => g.set_many(entries, ttl).await,
         }
     }
 
     pub(crate) async fn del(&self, keys: &[&str]) -> Result<(), CacheError> {
         match self {
-            Store::PassThrough => Ok(()),
+            Store::PassThrough | Store::Misconfigured(_) => Ok(()),
             Store::Memory(m) => {
                 for k in keys {
                     m.del(k);
                 }
                 Ok(())
             }
-            Store::Redis(r) => r.del(keys).await,
+            Store::Redis(g) => g.del(keys).await,
         }
     }
 
+    /// The health check: `Err` names why the backend cannot serve.
     pub(crate) async fn ping(&self) -> Result<(), CacheError> {
         match self {
             Store::PassThrough | Store::Memory(_) => Ok(()),
-            Store::Redis(r) => r.ping().await,
+            Store::Misconfigured(why) => Err(CacheError::Misconfigured(why.clone())),
+            Store::Redis(g) => g.ping().await,
         }
     }
 
+    #[allow(dead_code, reason = "the rate limiter's entry point")]
     pub(crate) async fn eval(
         &self,
         script: &::redis::Script,
@@ -134,7 +171,8 @@ impl Store {
     ) -> Result<::redis::Value, CacheError> {
         match self {
             Store::PassThrough | Store::Memory(_) => Err(CacheError::Unsupported),
-            Store::Redis(r) => r.eval(script, keys, args).await,
+            Store::Misconfigured(why) => Err(CacheError::Misconfigured(why.clone())),
+            Store::Redis(g) => g.eval(script, keys, args).await,
         }
     }
 }

@@ -1,0 +1,242 @@
+//! [`CacheBuilder`]: every setting of a [`Cache`] in one place.
+
+use std::time::Duration;
+
+use crate::backend::guard::DEFAULT_DEADLINE;
+use crate::backend::memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
+use crate::backend::redis::{DEFAULT_CONNECT_TIMEOUT, RedisOptions, RedisStore};
+use crate::backend::{GuardConfig, Guarded, Store};
+use crate::breaker::{DEFAULT_COOL_DOWN, DEFAULT_THRESHOLD};
+use crate::cache::Cache;
+use crate::error::ConfigError;
+use crate::redact::redact_url;
+
+/// Builds a [`Cache`] with settings other than the defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use cacheward::Cache;
+///
+/// let cache = Cache::builder()
+///     .redis_url("redis://cache.internal:6379")
+///     .password("s3cret")                                  // used when the URL has none
+///     .deadline(Duration::from_millis(10))                 // per operation, default 20 ms
+///     .breaker(5, Duration::from_secs(1))                  // open after 5 failures, probe after 1 s
+///     .build()?;                                           // Err only for a malformed URL
+/// # Ok::<(), cacheward::ConfigError>(())
+/// ```
+///
+/// The backend is the last one chosen: [`redis_url`](Self::redis_url),
+/// [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
+/// Settings that do not apply to the chosen backend are ignored.
+#[derive(Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    pub(crate) kind: Kind,
+    pub(crate) password: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) guard: GuardConfig,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) memory_max_entries: usize,
+    pub(crate) memory_max_bytes: usize,
+    pub(crate) compress_above: Option<usize>,
+}
+
+/// The backend a builder builds. (The cluster store adds its variant here.)
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    PassThrough,
+    Memory,
+    Redis(String),
+}
+
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            Kind::Redis(url) => format!("Redis({})", redact_url(url)),
+            other => format!("{other:?}"),
+        };
+        f.debug_struct("CacheBuilder")
+            .field("backend", &kind)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("username", &self.username)
+            .field("deadline", &self.guard.deadline)
+            .field("breaker_threshold", &self.guard.threshold)
+            .field("breaker_cool_down", &self.guard.cool_down)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("memory_max_entries", &self.memory_max_entries)
+            .field("memory_max_bytes", &self.memory_max_bytes)
+            .field("compress_above", &self.compress_above)
+            .finish()
+    }
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        CacheBuilder {
+            kind: Kind::PassThrough,
+            password: None,
+            username: None,
+            guard: GuardConfig::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            memory_max_entries: DEFAULT_MAX_ENTRIES,
+            memory_max_bytes: DEFAULT_MAX_BYTES,
+            compress_above: if cfg!(feature = "compression") {
+                Some(crate::codec::DEFAULT_COMPRESS_ABOVE)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+impl Cache {
+    /// A builder for a cache with non-default settings.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+}
+
+impl CacheBuilder {
+    /// Caches on the Redis server at `url`: `redis://[user[:password]@]host[:port][/db]`,
+    /// or `rediss://` for TLS (the default `tls` feature, rustls with the webpki roots).
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.kind = Kind::Redis(url.into());
+        self
+    }
+
+    /// The Redis password, used when the URL carries none (like `REDIS_PASSWORD`).
+    /// It never appears in logs, `Debug` output or health reports.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The Redis ACL user name, used when the URL carries none.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The most time one Redis operation may take, connection wait included
+    /// (default 20 ms, at least 1 ms). Past it the operation is a miss or a no-op.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.guard.deadline = deadline.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The circuit breaker: after `threshold` consecutive failed operations (timeouts,
+    /// lost connections, refused credentials) Redis is skipped for `cool_down`, then one
+    /// probe decides whether to resume. Defaults: 5 and 1 s.
+    pub fn breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.guard.threshold = threshold.max(1);
+        self.guard.cool_down = cool_down;
+        self
+    }
+
+    /// The most time one connection attempt (TCP, TLS, handshake) may take; it runs in
+    /// the background, so it may exceed the deadline (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Caches in this process's memory ([`Cache::memory`]): single-process only.
+    pub fn memory(mut self) -> Self {
+        self.kind = Kind::Memory;
+        self
+    }
+
+    /// The most entries the memory backend holds (default 10,000).
+    pub fn memory_capacity(mut self, entries: usize) -> Self {
+        self.memory_max_entries = entries.max(1);
+        self
+    }
+
+    /// The most bytes (keys + values) the memory backend holds (default 64 MiB).
+    pub fn memory_max_bytes(mut self, bytes: usize) -> Self {
+        self.memory_max_bytes = bytes.max(1);
+        self
+    }
+
+    /// Caches nothing ([`Cache::pass_through`]).
+    pub fn pass_through(mut self) -> Self {
+        self.kind = Kind::PassThrough;
+        self
+    }
+
+    /// Compresses values whose JSON is longer than `bytes` with LZ4 (default 1024).
+    /// Entries written either way stay readable whatever this is set to.
+    #[cfg(feature = "compression")]
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
+        self
+    }
+
+    /// Writes every value as plain JSON. Compressed entries are still read.
+    #[cfg(feature = "compression")]
+    pub fn no_compression(mut self) -> Self {
+        self.compress_above = None;
+        self
+    }
+
+    /// Builds the cache. Never waits for Redis; `Err` only for a malformed URL.
+    pub fn build(self) -> Result<Cache, ConfigError> {
+        let store = match &self.kind {
+            Kind::PassThrough => Store::PassThrough,
+            Kind::Memory => Store::Memory(MemoryStore::new(
+                self.memory_max_entries,
+                self.memory_max_bytes,
+            )),
+            Kind::Redis(url) => {
+                let store = RedisStore::new(
+                    url,
+                    &RedisOptions {
+                        password: self.password.clone(),
+                        username: self.username.clone(),
+                        connect_timeout: Some(self.connect_timeout),
+                    },
+                )?;
+                let config = self.guard_config_with(store.password());
+                Store::Redis(Guarded::new(store, &config))
+            }
+        };
+        Ok(Cache::from_store(store, self.compress_above))
+    }
+
+    /// The deadline and breaker settings, with `secret` (and the builder's password)
+    /// to scrub from error messages. For every Redis-speaking store.
+    pub(crate) fn guard_config_with(&self, secret: Option<&str>) -> GuardConfig {
+        let mut g = self.guard.clone();
+        g.secrets.extend(self.password.iter().cloned());
+        g.secrets.extend(secret.map(str::to_owned));
+        if let Kind::Redis(url) = &self.kind
+            && let Some(pw) = url_password(url)
+        {
+            g.secrets.push(pw);
+        }
+        g.secrets.retain(|s| !s.is_empty());
+        g.secrets.sort();
+        g.secrets.dedup();
+        g
+    }
+}
+
+/// The password part of a URL's user info, raw and percent-decoded if different.
+fn url_password(url: &str) -> Option<String> {
+    let redacted = redact_url(url);
+    if redacted == url {
+        return None;
+    }
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    Some(userinfo.split_once(':')?.1.to_owned())
+}
+
+// Keep the defaults visible in one place for the docs.
+const _: () = {
+    assert!(DEFAULT_THRESHOLD == 5);
+    assert!(DEFAULT_COOL_DOWN.as_secs() == 1);
+    assert!(DEFAULT_DEADLINE.as_millis() == 20);
+};
