@@ -32,4 +32,5 @@ pub use cacheward_macros::cached_store;
 pub use error::{CacheError, ConfigError};
 pub use health::CacheHealth;
 pub use key::KeyPart;
+pub use ratelimit::{Algorithm, Decision, RateLimiter};
 pub use stats::CacheStats;

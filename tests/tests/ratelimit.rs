@@ -1,0 +1,577 @@
+//! The rate limiter against a real Redis: semantics, identifiers, expiry, skewed
+//! clients and exactness under concurrency.
+//!
+//! Every suite is a scenario taking a [`Target`], so the cluster run reuses it.
+
+mod ratelimit_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use cacheward::ratelimit::Refill;
+use cacheward::{Algorithm, Decision, RateLimiter};
+use cacheward_tests::Target;
+use ratelimit_support::{ServerClock, cache, clear_of_boundary, keys_with_prefix, pttl};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn assert_decision(d: Decision, allowed: bool, remaining: u64, what: &str) {
+    assert!(!d.degraded, "{what}: degraded {d:?}");
+    assert_eq!(
+        (d.allowed, d.remaining),
+        (allowed, remaining),
+        "{what}: {d:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Semantics: costs, rejected requests, peek, reset.
+// ---------------------------------------------------------------------------------
+
+/// Window algorithms: all-or-nothing costs, rejected requests take nothing, peek
+/// reads without taking, reset forgets, `reset_after` is sensible.
+pub async fn window_semantics(target: &Target) {
+    clear_of_boundary(target, HOUR, Duration::from_secs(5)).await;
+    let cache = cache(target);
+    let mut raw = target.raw().await;
+    for algorithm in [
+        Algorithm::fixed_window(5, HOUR),
+        Algorithm::sliding_window(5, HOUR),
+    ] {
+        let name = algorithm.name();
+        let l = RateLimiter::new(&cache, "semantics", algorithm).prefix(format!("sem-{name}"));
+        let id = "user-1";
+
+        // Peeking at an unknown identifier creates nothing.
+        let d = l.peek(id).await;
+        assert_decision(d, true, 5, name);
+        assert_eq!(d.reset_after, Duration::ZERO, "{name}");
+        assert!(
+            keys_with_prefix(&mut raw, &format!("sem-{name}"))
+                .await
+                .is_empty()
+        );
+
+        let d = l.check_n(id, 3).await;
+        assert_decision(d, true, 2, name);
+        assert!(
+            d.reset_after > Duration::ZERO && d.reset_after <= 2 * HOUR,
+            "{name} {d:?}"
+        );
+        // Does not fit: rejected, and takes nothing.
+        let d = l.check_n(id, 3).await;
+        assert_decision(d, false, 2, name);
+        assert!(d.reset_after > Duration::ZERO, "{name}: retry-after {d:?}");
+        for _ in 0..5 {
+            assert_decision(l.peek(id).await, true, 2, name);
+        }
+        assert_decision(l.check_n(id, 2).await, true, 0, name);
+        let d = l.check_detailed(id).await;
+        assert_decision(d, false, 0, name);
+        assert!(
+            d.reset_after > Duration::ZERO && d.reset_after <= 2 * HOUR,
+            "{name} {d:?}"
+        );
+        assert!(!l.check(id).await, "{name}");
+        assert_decision(l.peek(id).await, false, 0, name);
+
+        l.reset(id).await;
+        assert_decision(l.peek(id).await, true, 5, name);
+        // A cost above the limit never fits and takes nothing.
+        assert_decision(l.check_n(id, 6).await, false, 5, name);
+        // A cost of zero is allowed and writes nothing.
+        assert_decision(l.check_n(id, 0).await, true, 5, name);
+        assert!(
+            keys_with_prefix(&mut raw, &format!("sem-{name}"))
+                .await
+                .is_empty()
+        );
+        assert_decision(l.check_n(id, 5).await, true, 0, name);
+
+        // The server forgets its scripts (as after a restart): the next check loads it
+        // again (NOSCRIPT, then SCRIPT LOAD and EVALSHA) and is not degraded.
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut raw)
+            .await
+            .expect("SCRIPT FLUSH");
+        assert_decision(l.check_detailed("after-flush").await, true, 4, name);
+
+        let s = l.stats();
+        assert_eq!(
+            (s.checks, s.allowed, s.rejected, s.degraded, s.errors),
+            (9, 5, 4, 0, 0),
+            "{name}: {s:?}"
+        );
+    }
+}
+
+/// Token bucket: costs, peek, refills in batches, and no lockout: hammering an empty
+/// bucket does not delay its refill (the @upstash/ratelimit PR #156 bug).
+pub async fn token_bucket_semantics(target: &Target) {
+    let cache = cache(target);
+    let period = Duration::from_millis(400);
+    let l = RateLimiter::new(
+        &cache,
+        "semantics",
+        Algorithm::token_bucket(5, Refill::new(5, period)),
+    )
+    .prefix("sem-tb");
+    let id = "user-1";
+
+    assert_decision(l.peek(id).await, true, 5, "fresh");
+    let first = Instant::now();
+    let d = l.check_n(id, 3).await;
+    assert_decision(d, true, 2, "first");
+    assert!(
+        d.reset_after > Duration::ZERO && d.reset_after <= period,
+        "{d:?}"
+    );
+    let d = l.check_n(id, 3).await;
+    assert_decision(d, false, 2, "does not fit");
+    assert!(
+        d.reset_after > Duration::ZERO && d.reset_after <= period,
+        "{d:?}"
+    );
+    assert_decision(l.peek(id).await, true, 2, "peek");
+    assert_decision(l.check_n(id, 2).await, true, 0, "empty");
+
+    // Hammer the empty bucket until shortly before the refill.
+    let mut rejected = 0;
+    while first.elapsed() < period - Duration::from_millis(120) {
+        let d = l.check_detailed(id).await;
+        assert_decision(d, false, 0, "hammering an empty bucket");
+        assert!(d.reset_after <= period, "{d:?}");
+        rejected += 1;
+    }
+    assert!(rejected > 0);
+    // Once the refill is due, the bucket is back (the rejections did not push it back).
+    tokio::time::sleep_until((first + period + Duration::from_millis(100)).into()).await;
+    assert_decision(l.check_detailed(id).await, true, 4, "after the refill");
+    assert_decision(l.check_n(id, 5).await, false, 4, "cost above what is left");
+    assert_decision(l.check_n(id, 6).await, false, 4, "cost above the capacity");
+
+    l.reset(id).await;
+    assert_decision(l.peek(id).await, true, 5, "after reset");
+}
+
+// ---------------------------------------------------------------------------------
+// Identifiers: no collisions, reset never widens.
+// ---------------------------------------------------------------------------------
+
+const NASTY_IDS: &[&str] = &[
+    "a", "a:b", "a%3Ab", ":", "::", "*", "a*", "*a", "?", "[a]", "{", "}", "{a}", "{}", "\\", " ",
+    "", "~", "%", "%2A", "日本", "é", "e\u{301}", "user:1", "user",
+];
+
+/// Identifiers with `:`, `*`, `{`, unicode… each get their own state, and resetting
+/// one (`*` included) leaves every other intact.
+pub async fn identifiers_neither_collide_nor_widen_reset(target: &Target) {
+    clear_of_boundary(target, HOUR, Duration::from_secs(5)).await;
+    let cache = cache(target);
+    let mut raw = target.raw().await;
+    let l = RateLimiter::new(&cache, "ids", Algorithm::fixed_window(2, HOUR)).prefix("ids");
+
+    for id in NASTY_IDS {
+        assert_decision(l.check_detailed(*id).await, true, 1, id);
+        assert_decision(l.check_detailed(*id).await, true, 0, id);
+        assert_decision(l.check_detailed(*id).await, false, 0, id);
+    }
+    let keys = keys_with_prefix(&mut raw, "ids:").await;
+    let expected: BTreeSet<String> = NASTY_IDS.iter().map(|id| l.key(id)).collect();
+    assert_eq!(keys.len(), NASTY_IDS.len(), "{keys:?}");
+    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
+
+    for reset in ["*", "{", "a*", ""] {
+        l.reset(reset).await;
+        for id in NASTY_IDS {
+            let d = l.peek(*id).await;
+            if *id == reset {
+                assert_decision(d, true, 2, &format!("{id:?} after its reset"));
+            } else {
+                assert!(!d.allowed, "{id:?} was freed by reset({reset:?}): {d:?}");
+            }
+        }
+        assert_decision(l.check_detailed(reset).await, true, 1, reset);
+        assert_decision(l.check_detailed(reset).await, true, 0, reset);
+    }
+    assert_eq!(
+        keys_with_prefix(&mut raw, "ids:").await.len(),
+        NASTY_IDS.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Expiry: every key the limiter writes has a TTL, bounded by what its state needs.
+// ---------------------------------------------------------------------------------
+
+/// After checks of every kind (allowed, rejected, costs, peeks), every key has a
+/// `PTTL` > 0 and no longer than its state can matter; peeks create nothing.
+pub async fn every_key_expires(target: &Target) {
+    let minute = Duration::from_secs(60);
+    // A fixed-window key expires at its window's end: keep the run inside one window.
+    clear_of_boundary(target, minute, Duration::from_secs(5)).await;
+    let cache = cache(target);
+    let mut raw = target.raw().await;
+    let cases = [
+        (Algorithm::fixed_window(3, minute), minute),
+        (Algorithm::sliding_window(3, minute), 2 * minute),
+        (
+            Algorithm::token_bucket(3, Refill::new(1, minute)),
+            3 * minute,
+        ),
+    ];
+    for (algorithm, max_ttl) in cases {
+        let prefix = format!("ttl-{}", algorithm.name());
+        let l = RateLimiter::new(&cache, "ttl", algorithm).prefix(&prefix);
+        for i in 0..20 {
+            let id = format!("client-{i}");
+            for _ in 0..(i % 5) {
+                l.check(&id).await;
+            }
+            l.check_n(&id, 2).await;
+            l.peek(format!("never-checked-{i}")).await;
+        }
+        let keys = keys_with_prefix(&mut raw, &prefix).await;
+        assert_eq!(keys.len(), 20, "{prefix}: {keys:?}");
+        for key in &keys {
+            assert!(!key.contains("never-checked"), "a peek created {key}");
+            let ttl = pttl(&mut raw, key).await;
+            assert!(
+                ttl > 0 && ttl <= max_ttl.as_millis() as i64,
+                "{key}: PTTL {ttl}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Skewed client clocks: decisions only use the server clock.
+// ---------------------------------------------------------------------------------
+
+/// A limiter whose process clock is an hour (or a year) off decides exactly like one
+/// whose clock is right: same allowed count, same `remaining` sequence.
+pub async fn skewed_clients_count_the_same(target: &Target) {
+    let window = Duration::from_secs(30);
+    let algorithms = [
+        Algorithm::fixed_window(100, window),
+        Algorithm::sliding_window(100, window),
+        Algorithm::token_bucket(100, Refill::new(1, HOUR)),
+    ];
+    for algorithm in algorithms {
+        for skew_ms in [3_600_000, -3_600_000, 365 * 86_400_000, -17] {
+            let name = algorithm.name();
+            let cache_a = cache(target);
+            let cache_b = cache(target);
+            let plain = RateLimiter::new(&cache_a, "skew", algorithm).prefix("skew-plain");
+            let skewed = RateLimiter::new(&cache_b, "skew", algorithm)
+                .prefix("skew-skewed")
+                .client_clock_skew_ms(skew_ms);
+            // 2 x 150 checks take well under 5 s: no window boundary falls among them.
+            clear_of_boundary(target, window, Duration::from_secs(5)).await;
+            let id = format!("{name}-{skew_ms}");
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            for _ in 0..150 {
+                a.push(plain.check_detailed(&id).await);
+                b.push(skewed.check_detailed(&id).await);
+            }
+            let allowed = |v: &[Decision]| v.iter().filter(|d| d.allowed).count();
+            assert_eq!(allowed(&a), 100, "{name}");
+            assert_eq!(allowed(&b), 100, "{name} skewed by {skew_ms} ms");
+            let remaining = |v: &[Decision]| {
+                v.iter()
+                    .map(|d| (d.allowed, d.remaining))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                remaining(&a),
+                remaining(&b),
+                "{name} skewed by {skew_ms} ms"
+            );
+            assert!(a.iter().chain(&b).all(|d| !d.degraded));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Exactness: 8 instances x 32 tasks against one identifier.
+// ---------------------------------------------------------------------------------
+
+const INSTANCES: usize = 8;
+const TASKS_PER_INSTANCE: usize = 32;
+const LIMIT: u64 = 100;
+const WINDOW_MS: u64 = 1000;
+const WINDOWS: u64 = 5;
+
+/// One allowed check, as the client saw it.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    sent: Instant,
+    received: Instant,
+    decision: Decision,
+}
+
+/// Eight limiters, each on its own `Cache` (its own connection, like eight service
+/// instances), half of them with a skewed process clock.
+fn instances(target: &Target, algorithm: Algorithm, prefix: &str) -> Vec<RateLimiter> {
+    (0..INSTANCES)
+        .map(|i| {
+            let l = RateLimiter::new(&cache(target), "exact", algorithm).prefix(prefix);
+            let skew = [0, 3_600_000, 0, -3_600_000, 0, 31_536_000_000, 0, -17][i];
+            l.client_clock_skew_ms(skew)
+        })
+        .collect()
+}
+
+/// Every task checks `id` in a loop from `start` until `stop`; returns the allowed
+/// samples and the number of checks made.
+async fn hammer(
+    limiters: &[RateLimiter],
+    id: &str,
+    start: Instant,
+    stop: Instant,
+) -> (Vec<Sample>, u64) {
+    let mut tasks = Vec::new();
+    for l in limiters {
+        for _ in 0..TASKS_PER_INSTANCE {
+            let l = l.clone();
+            let id = id.to_owned();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(start.into()).await;
+                let mut allowed = Vec::new();
+                let mut checks = 0u64;
+                while Instant::now() < stop {
+                    let sent = Instant::now();
+                    let decision = l.check_detailed(&id).await;
+                    let received = Instant::now();
+                    checks += 1;
+                    assert!(
+                        !decision.degraded,
+                        "degraded during the exactness run after {:?}: {:?}",
+                        received - sent,
+                        l.stats()
+                    );
+                    if decision.allowed {
+                        allowed.push(Sample {
+                            sent,
+                            received,
+                            decision,
+                        });
+                    }
+                }
+                (allowed, checks)
+            }));
+        }
+    }
+    let mut samples = Vec::new();
+    let mut checks = 0;
+    for t in tasks {
+        let (s, c) = t.await.expect("a hammering task panicked");
+        samples.extend(s);
+        checks += c;
+    }
+    samples.sort_by_key(|s| s.sent);
+    (samples, checks)
+}
+
+/// The aligned window (0-based, from `start_ms`) an allowed sample belongs to, given
+/// that `reset_after` points `ends_after` windows past the end of its own window.
+fn window_of(clock: &ServerClock, s: &Sample, start_ms: u64, ends_after: u64) -> i64 {
+    let mid = s.sent + (s.received - s.sent) / 2;
+    let end = clock.server_ms(mid) + s.decision.reset_after.as_millis() as f64;
+    ((end - start_ms as f64) / WINDOW_MS as f64).round() as i64 - 1 - ends_after as i64
+}
+
+/// Every key under `prefix` has a TTL (none is left without one).
+async fn no_key_without_ttl(target: &Target, prefix: &str) {
+    let mut raw = target.raw().await;
+    for key in keys_with_prefix(&mut raw, prefix).await {
+        let ttl = pttl(&mut raw, &key).await;
+        assert!(ttl > 0 || ttl == -2, "{key}: PTTL {ttl}");
+    }
+}
+
+/// Fixed window: exactly `LIMIT` allowed in each of 5 consecutive windows aligned to
+/// the server clock.
+pub async fn fixed_window_is_exact(target: &Target) {
+    let prefix = "exact-fixed";
+    let limiters = instances(
+        target,
+        Algorithm::fixed_window(LIMIT, Duration::from_millis(WINDOW_MS)),
+        prefix,
+    );
+    let mut raw = target.raw().await;
+    let clock = ServerClock::measure(&mut raw).await;
+    let start_ms = clock.next_boundary(WINDOW_MS, 200.0);
+    let start = clock.local(start_ms as f64 + 10.0);
+    let stop = clock.local((start_ms + WINDOWS * WINDOW_MS) as f64 - 60.0);
+    let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
+
+    let mut per_window: BTreeMap<i64, u64> = BTreeMap::new();
+    for s in &samples {
+        *per_window
+            .entry(window_of(&clock, s, start_ms, 0))
+            .or_default() += 1;
+    }
+    for w in 0..WINDOWS as i64 {
+        assert_eq!(
+            per_window.get(&w).copied().unwrap_or(0),
+            LIMIT,
+            "window {w}: {per_window:?} ({checks} checks)"
+        );
+    }
+    eprintln!("fixed window: {checks} checks, allowed per window {per_window:?}");
+    let stats: u64 = limiters.iter().map(|l| l.stats().allowed).sum();
+    assert_eq!(stats, samples.len() as u64);
+    assert!(
+        checks > WINDOWS * LIMIT * 2,
+        "not saturated: {checks} checks"
+    );
+    no_key_without_ttl(target, prefix).await;
+}
+
+/// Sliding window: at most `LIMIT` per aligned window, and at most `2 × LIMIT − 1` in
+/// any interval one window long (checked conservatively: only samples whose whole
+/// send/receive span lies inside the interval are counted).
+pub async fn sliding_window_stays_within_its_bound(target: &Target) {
+    let prefix = "exact-sliding";
+    let limiters = instances(
+        target,
+        Algorithm::sliding_window(LIMIT, Duration::from_millis(WINDOW_MS)),
+        prefix,
+    );
+    let mut raw = target.raw().await;
+    let clock = ServerClock::measure(&mut raw).await;
+    let start_ms = clock.next_boundary(WINDOW_MS, 200.0);
+    let start = clock.local(start_ms as f64 + 10.0);
+    let stop = clock.local((start_ms + WINDOWS * WINDOW_MS) as f64 - 60.0);
+    let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
+
+    // An allowed check's reset_after is the end of the *next* window.
+    let mut per_window: BTreeMap<i64, u64> = BTreeMap::new();
+    for s in &samples {
+        *per_window
+            .entry(window_of(&clock, s, start_ms, 1))
+            .or_default() += 1;
+    }
+    for (w, n) in &per_window {
+        assert!(*n <= LIMIT, "window {w} allowed {n}: {per_window:?}");
+    }
+    if !per_window.contains_key(&-1) {
+        assert_eq!(per_window.get(&0), Some(&LIMIT), "{per_window:?}");
+    }
+    for w in 1..WINDOWS as i64 {
+        let n = per_window.get(&w).copied().unwrap_or(0);
+        assert!(
+            n >= LIMIT / 2,
+            "window {w} allowed only {n}: {per_window:?} ({checks} checks)"
+        );
+    }
+
+    let window = Duration::from_millis(WINDOW_MS - 2);
+    let mut worst = 0;
+    for (i, first) in samples.iter().enumerate() {
+        let end = first.sent + window;
+        let inside = samples[i..].iter().filter(|s| s.received <= end).count();
+        worst = worst.max(inside);
+    }
+    eprintln!(
+        "sliding window: {checks} checks, allowed per window {per_window:?}, \
+         at most {worst} in one window length"
+    );
+    assert!(
+        (worst as u64) < 2 * LIMIT,
+        "{worst} allowed within one window length"
+    );
+    no_key_without_ttl(target, prefix).await;
+}
+
+/// Token bucket: over the run, allowed ≤ capacity + refill × elapsed / period, and
+/// allowed + what is left ≥ that minus one refill (tokens are conserved).
+pub async fn token_bucket_stays_within_its_bound(target: &Target) {
+    let prefix = "exact-bucket";
+    let (capacity, refill, period_ms) = (LIMIT, 10_u64, 100_u64);
+    let algorithm = Algorithm::token_bucket(
+        capacity,
+        Refill::new(refill, Duration::from_millis(period_ms)),
+    );
+    let limiters = instances(target, algorithm, prefix);
+    let start = Instant::now() + Duration::from_millis(100);
+    let stop = start + Duration::from_millis(3 * WINDOW_MS);
+    let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
+    let peek_sent = Instant::now();
+    let left = limiters[0].peek("hot-client").await;
+    let peek_received = Instant::now();
+    assert!(!left.degraded);
+
+    let first_sent = start;
+    let first_received = samples
+        .iter()
+        .map(|s| s.received)
+        .min()
+        .expect("some allowed");
+    let outer = (peek_received - first_sent).as_secs_f64() * 1000.0;
+    let inner = (peek_sent - first_received).as_secs_f64() * 1000.0;
+    let rate = refill as f64 / period_ms as f64;
+    let allowed = samples.len() as f64;
+    let upper = capacity as f64 + rate * outer;
+    let lower = capacity as f64 + rate * inner - refill as f64;
+    eprintln!(
+        "token bucket: {checks} checks, {allowed} allowed, {} left, bounds [{lower:.1}, {upper:.1}]",
+        left.remaining
+    );
+    assert!(
+        allowed <= upper,
+        "allowed {allowed} > {upper} ({checks} checks)"
+    );
+    assert!(
+        allowed + left.remaining as f64 >= lower,
+        "allowed {allowed} + left {} < {lower}",
+        left.remaining
+    );
+    assert!(left.remaining <= capacity);
+    assert!(
+        checks as f64 > 2.0 * upper,
+        "not saturated: {checks} checks"
+    );
+    no_key_without_ttl(target, prefix).await;
+}
+
+// ---------------------------------------------------------------------------------
+// The single-server runs.
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn window_semantics_single() {
+    window_semantics(&Target::single()).await;
+}
+
+#[tokio::test]
+async fn token_bucket_semantics_single() {
+    token_bucket_semantics(&Target::single()).await;
+}
+
+#[tokio::test]
+async fn identifiers_single() {
+    identifiers_neither_collide_nor_widen_reset(&Target::single()).await;
+}
+
+#[tokio::test]
+async fn every_key_expires_single() {
+    every_key_expires(&Target::single()).await;
+}
+
+#[tokio::test]
+async fn skewed_clients_single() {
+    skewed_clients_count_the_same(&Target::single()).await;
+}
+
+/// The three exactness runs share one test so they do not compete for the CPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactness_single() {
+    let target = Target::single();
+    fixed_window_is_exact(&target).await;
+    sliding_window_stays_within_its_bound(&target).await;
+    token_bucket_stays_within_its_bound(&target).await;
+}
