@@ -21,8 +21,10 @@ mod stats;
 mod telemetry;
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "private/mod.rs"]
 pub mod __private;
+#[path = "private/inventory.rs"]
+pub mod inventory;
 
 pub use backend::Backend;
 pub use breaker::CircuitState;

@@ -1,0 +1,21 @@
+//! Items the generated code refers to as `::cacheward::__private::…`. Not public API:
+//! nothing here follows semver.
+//!
+//! The macros keep the generated methods thin: a cached method builds its key and
+//! calls [`read_through`]; an invalidating method builds its keys, calls the inner
+//! store and hands the result to [`invalidate_if_ok`] or [`invalidate`]. All cache
+//! logic (single-flight, encoding, counting, logging) lives here.
+
+mod invalidate;
+mod read_through;
+pub mod shape;
+mod single_flight;
+
+pub use ::async_trait::async_trait;
+pub use ::core;
+pub use ::serde;
+pub use ::std;
+
+pub use crate::key::KeyPart;
+pub use invalidate::{invalidate, invalidate_if_ok};
+pub use read_through::read_through;

@@ -1,0 +1,9 @@
+use cacheward::cached_store;
+
+#[cached_store(ttl = 60)]
+pub trait Store: Send + Sync {
+    #[cached(key = "app:user:<user_id>", prefix = "app")]
+    async fn get_user(&self, user_id: u64) -> Option<String>;
+}
+
+fn main() {}
