@@ -410,7 +410,7 @@ fn main() {
             }
         }
     }
-    let started = std::process::Command::new("date")
+    let started = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
