@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use cacheward::Cache;
 use cacheward_benches::policy::{
-    BackingStore, HandCachedPolicyStore, PolicyStore, TenantLlmPolicy, policy_key,
+    BackingStore, CachingPolicyStore, HandCachedPolicyStore, PolicyStore, TenantLlmPolicy,
+    policy_key,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -51,6 +52,16 @@ fn memory_hit(c: &mut Criterion) {
     c.bench_function("memory backend: hand-written decorator hit", |b| {
         b.to_async(&rt).iter(|| async {
             hand.get_policy(black_box("tenant-0042"))
+                .await
+                .expect("ok")
+                .expect("some")
+        })
+    });
+    let generated = CachingPolicyStore::new(Arc::new(BackingStore::instant()), cache.clone());
+    c.bench_function("memory backend: generated decorator hit", |b| {
+        b.to_async(&rt).iter(|| async {
+            generated
+                .get_policy(black_box("tenant-0042"))
                 .await
                 .expect("ok")
                 .expect("some")

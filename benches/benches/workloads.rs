@@ -32,6 +32,34 @@ use redis::AsyncCommands as _;
 const TENANTS: usize = 1_000;
 const CONCURRENCY: [usize; 2] = [1, 64];
 const BACKING_LATENCY: Duration = Duration::from_millis(2);
+/// The deadline of the caches measured on a healthy server: redis-rs's default response
+/// timeout, which the floor's connection and `cached`'s run with. The runtime's default
+/// (20 ms) is for production, where a stalled cache must not hold a request; on this
+/// shared 2-core machine other processes stall ours for longer than that, which would
+/// open the breaker mid-measurement and turn hits into inner calls (see the findings).
+const BENCH_DEADLINE: Duration = Duration::from_millis(500);
+
+/// A cache on `server` with [`BENCH_DEADLINE`].
+fn bench_cache(server: &RedisServer) -> Cache {
+    Cache::builder()
+        .redis_url(server.url())
+        .deadline(BENCH_DEADLINE)
+        .build()
+        .expect("cache url")
+}
+
+/// Panics if the cache failed any operation since `before`: a cell that timed out or
+/// short-circuited measured something other than what it claims.
+fn assert_clean(cache: &Cache, before: cacheward::CacheStats, what: &str) {
+    let now = cache.stats();
+    assert!(
+        now.errors == before.errors
+            && now.timeouts == before.timeouts
+            && now.short_circuited == before.short_circuited
+            && now.breaker_openings == before.breaker_openings,
+        "{what}: the cache failed operations during the measurement (before {before:?}, after {now:?})"
+    );
+}
 
 struct Config {
     rounds: usize,
@@ -39,6 +67,9 @@ struct Config {
     measure: Duration,
     only: Vec<String>,
     doc: Option<PathBuf>,
+    /// `--profile VARIANT --ops N`: N sequential hits of one variant, for
+    /// `perf stat` / callgrind (instructions per operation = difference of two N).
+    profile: Option<(String, u64)>,
 }
 
 impl Config {
@@ -49,6 +80,7 @@ impl Config {
             measure: Duration::from_secs(2),
             only: Vec::new(),
             doc: None,
+            profile: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -70,6 +102,17 @@ impl Config {
                     cfg.measure = Duration::from_secs_f64(s);
                 }
                 "--doc" => cfg.doc = Some(args.next().expect("--doc PATH").into()),
+                "--profile" => {
+                    let v = args
+                        .next()
+                        .expect("--profile floor|generated|cached|cache-get");
+                    cfg.profile = Some((v, cfg.profile.as_ref().map_or(10_000, |p| p.1)));
+                }
+                "--ops" => {
+                    let n: u64 = args.next().and_then(|v| v.parse().ok()).expect("--ops N");
+                    let v = cfg.profile.take().map_or_else(String::new, |p| p.0);
+                    cfg.profile = Some((v, n));
+                }
                 other if other.starts_with('-') => {} // libtest flags cargo may pass
                 name => cfg.only.push(name.to_owned()),
             }
@@ -178,7 +221,7 @@ struct HitState {
 async fn hit_state(server: &RedisServer) -> HitState {
     let tenants = tenants();
     let mut floor = server.connection().await;
-    let cache = Cache::redis(&server.url()).expect("cache url");
+    let cache = bench_cache(server);
     let cached = cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder("bench-cached")
         .connection_string(&server.url())
         .ttl(Duration::from_secs(3_600))
@@ -321,7 +364,11 @@ async fn hit_path(cfg: &Config, server: &RedisServer) -> Output {
     for round in 0..cfg.rounds {
         for tasks in CONCURRENCY {
             for v in rotated(&variants, round) {
+                let before = st.cache.stats();
+                let calls = st.inner.calls();
                 let s = run_hit(&st, v, tasks, cfg).await;
+                assert_clean(&st.cache, before, "hit path");
+                assert_eq!(st.inner.calls(), calls, "hits never reach the inner store");
                 eprintln!("hit round {round} tasks {tasks:>2} {v:?}: {s:?}");
                 runs.entry((tasks, v)).or_default().push(s);
             }
@@ -480,7 +527,7 @@ async fn run_unique<S: PolicyStore + 'static>(
 }
 
 async fn miss_path(cfg: &Config, server: &RedisServer) -> Output {
-    let cache = Cache::redis(&server.url()).expect("cache url");
+    let cache = bench_cache(server);
     let backing = Arc::new(BackingStore::with_latency(BACKING_LATENCY));
     let generated = Arc::new(CachingPolicyStore::new(backing.clone(), cache.clone()));
     let hand = Arc::new(HandCachedPolicyStore::new(backing.clone(), cache.clone()));
@@ -490,6 +537,7 @@ async fn miss_path(cfg: &Config, server: &RedisServer) -> Output {
     for round in 0..cfg.rounds {
         for tasks in CONCURRENCY {
             for v in rotated(&variants, round) {
+                let before = cache.stats();
                 let s = match v {
                     Miss::Backing => run_unique(backing.clone(), "m-b", round, tasks, cfg).await,
                     Miss::Generated => {
@@ -497,6 +545,7 @@ async fn miss_path(cfg: &Config, server: &RedisServer) -> Output {
                     }
                     Miss::Hand => run_unique(hand.clone(), "m-h", round, tasks, cfg).await,
                 };
+                assert_clean(&cache, before, "miss path");
                 eprintln!("miss round {round} tasks {tasks:>2} {v:?}: {s:?}");
                 runs.entry((tasks, v)).or_default().push(s);
             }
@@ -761,7 +810,7 @@ async fn stampede_once<S: PolicyStore + 'static>(
 
 async fn stampede(cfg: &Config, server: &RedisServer) -> Output {
     let callers = 1_000;
-    let cache = Cache::redis(&server.url()).expect("cache url");
+    let cache = bench_cache(server);
     let _ = cache.get::<TenantLlmPolicy>("warm-up").await;
     let mut gen_calls = Vec::new();
     let mut gen_wall = Vec::new();
@@ -857,7 +906,7 @@ async fn rate_limiter(cfg: &Config, server: &RedisServer) -> Output {
     use cacheward::{Algorithm, RateLimiter};
     let tasks = 64;
     let conn = server.connection().await;
-    let cache = Cache::redis(&server.url()).expect("cache url");
+    let cache = bench_cache(server);
     let ids = tenants();
     let n = ids.len();
     let window = Duration::from_secs(60);
@@ -972,7 +1021,7 @@ enum Batch {
 }
 
 async fn batch(cfg: &Config, server: &RedisServer) -> Output {
-    let cache = Cache::redis(&server.url()).expect("cache url");
+    let cache = bench_cache(server);
     let keys: Arc<Vec<String>> = Arc::new(
         (0..100)
             .map(|i| policy_key(&format!("batch-{i:03}")))
@@ -989,11 +1038,12 @@ async fn batch(cfg: &Config, server: &RedisServer) -> Output {
     let mut runs: Runs<Batch> = BTreeMap::new();
     for round in 0..cfg.rounds {
         for v in rotated(&variants, round) {
-            let cache = cache.clone();
+            let before = cache.stats();
+            let cache2 = cache.clone();
             let keys = keys.clone();
             let conn = conn.clone();
             let s = run_tasks(1, cfg.warmup, cfg.measure, move |_, mut probe| {
-                let cache = cache.clone();
+                let cache = cache2.clone();
                 let keys = keys.clone();
                 let mut conn = conn.clone();
                 async move {
@@ -1042,6 +1092,7 @@ async fn batch(cfg: &Config, server: &RedisServer) -> Output {
                 }
             })
             .await;
+            assert_clean(&cache, before, "batch");
             eprintln!("batch round {round} {v:?}: {s:?}");
             runs.entry((1, v)).or_default().push(s);
         }
@@ -1117,8 +1168,52 @@ fn machine() -> String {
     )
 }
 
+/// N sequential hits of one variant on a current-thread runtime: a fixed amount of work
+/// for `perf stat -e instructions` or callgrind. Prints nothing but a one-line summary.
+fn profile(variant: &str, ops: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let server = RedisServer::start();
+    rt.block_on(async {
+        let mut st = hit_state(&server).await;
+        let n = st.tenants.len();
+        let start = Instant::now();
+        let mut found = 0u64;
+        for i in 0..ops as usize {
+            let t = &st.tenants[i % n];
+            let hit = match variant {
+                "floor" => {
+                    let key = format!("floor:policy:{t}");
+                    let bytes: Option<Vec<u8>> = st.floor.get(&key).await.ok().flatten();
+                    bytes
+                        .and_then(|b| serde_json::from_slice::<TenantLlmPolicy>(&b).ok())
+                        .is_some()
+                }
+                "generated" => matches!(st.generated.get_policy(t).await, Ok(Some(_))),
+                "cached" => matches!(st.cached.async_cache_get(t).await, Ok(Some(_))),
+                "cache-get" => st
+                    .cache
+                    .get::<TenantLlmPolicy>(&policy_key(t))
+                    .await
+                    .is_some(),
+                other => panic!("unknown variant {other}: floor|generated|cached|cache-get"),
+            };
+            found += u64::from(hit);
+        }
+        assert_eq!(found, ops, "every read must hit");
+        assert_eq!(st.inner.calls(), 0);
+        println!("{variant}: {ops} hits in {:?}", start.elapsed());
+    });
+}
+
 fn main() {
     let cfg = Config::from_args();
+    if let Some((variant, ops)) = &cfg.profile {
+        profile(variant, *ops);
+        return;
+    }
     let started = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let machine = machine();
     let rt = tokio::runtime::Builder::new_multi_thread()
