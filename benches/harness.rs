@@ -16,6 +16,7 @@ const STOP: u8 = 2;
 pub struct Probe {
     phase: Arc<AtomicU8>,
     latencies: Vec<u64>,
+    failures: u64,
 }
 
 impl Probe {
@@ -23,6 +24,12 @@ impl Probe {
     #[inline]
     pub fn running(&self) -> bool {
         self.phase.load(Ordering::Relaxed) != STOP
+    }
+
+    /// Counts an operation that did not do what the cell measures (a miss on the hit
+    /// path, a degraded check): the caller re-runs or rejects the cell.
+    pub fn fail(&mut self) {
+        self.failures += 1;
     }
 
     /// Runs `fut`, recording its latency if it started inside the measured window.
@@ -53,6 +60,8 @@ pub struct Summary {
     pub p999: Duration,
     /// Slowest operation.
     pub max: Duration,
+    /// Operations the body reported with [`Probe::fail`] (warm-up included).
+    pub failures: u64,
 }
 
 impl Summary {
@@ -80,6 +89,7 @@ impl Summary {
             max: latencies
                 .last()
                 .map_or(Duration::ZERO, |&ns| Duration::from_nanos(ns)),
+            failures: 0,
         }
     }
 }
@@ -103,6 +113,7 @@ where
             let probe = Probe {
                 phase: phase.clone(),
                 latencies: Vec::with_capacity(1 << 14),
+                failures: 0,
             };
             tokio::spawn(body(task, probe))
         })
@@ -114,11 +125,15 @@ where
     phase.store(STOP, Ordering::Relaxed);
     let window = start.elapsed();
     let mut all = Vec::new();
+    let mut failures = 0;
     for h in handles {
         let probe = h.await.expect("benchmark task panicked");
         all.extend_from_slice(&probe.latencies);
+        failures += probe.failures;
     }
-    Summary::from_latencies(all, window)
+    let mut summary = Summary::from_latencies(all, window);
+    summary.failures = failures;
+    summary
 }
 
 /// The median of `values` (the mean of the middle two for an even count); NaN if empty.
