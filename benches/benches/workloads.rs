@@ -945,6 +945,57 @@ async fn run_limiter(
     .await
 }
 
+/// `INFO commandstats` as (command → (calls, usec)).
+async fn command_stats(conn: &redis::aio::MultiplexedConnection) -> BTreeMap<String, (u64, u64)> {
+    let mut conn = conn.clone();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |f: &str| {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(f)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            Some((name.to_owned(), (field("calls")?, field("usec")?)))
+        })
+        .collect()
+}
+
+/// Server time per check between two `INFO commandstats`: `INCR(BY)`+`EXPIRE` per `INCR(BY)`
+/// for the floor, `EVALSHA`+`EVAL` per call for a limiter.
+fn server_usec_per_op(
+    before: &BTreeMap<String, (u64, u64)>,
+    after: &BTreeMap<String, (u64, u64)>,
+    floor: bool,
+) -> f64 {
+    let delta = |name: &str| {
+        let (c0, u0) = before.get(name).copied().unwrap_or_default();
+        let (c1, u1) = after.get(name).copied().unwrap_or_default();
+        (c1.saturating_sub(c0), u1.saturating_sub(u0))
+    };
+    let (calls, usec) = if floor {
+        // redis-rs sends `incr(key, 1)` as INCRBY.
+        let (ci, ui) = delta("incrby");
+        let (ci2, ui2) = delta("incr");
+        let (_, ue) = delta("expire");
+        (ci + ci2, ui + ui2 + ue)
+    } else {
+        let (cs, us) = delta("evalsha");
+        let (ce, ue) = delta("eval");
+        (cs + ce, us + ue)
+    };
+    if calls == 0 {
+        f64::NAN
+    } else {
+        usec as f64 / calls as f64
+    }
+}
+
 /// One rate-limiter cell: the INCR+EXPIRE floor or one algorithm's checks.
 async fn limit_cell(
     v: Limit,
@@ -1019,16 +1070,21 @@ async fn rate_limiter(cfg: &Config, server: &RedisServer) -> Output {
         Limit::Bucket,
     ];
     let mut runs: Runs<Limit> = BTreeMap::new();
+    let mut server_usec: BTreeMap<Limit, Vec<f64>> = BTreeMap::new();
     let mut rerun = 0;
     for round in 0..cfg.rounds {
         for v in rotated(&variants, round) {
             let (conn, ids, limiters) = (&conn, &ids, &limiters);
+            let before = command_stats(conn).await;
             let (s, retried) = valid_cell("rate limiter", || async move {
                 (limit_cell(v, conn, ids, limiters, tasks, cfg).await, true)
             })
             .await;
             rerun += retried;
-            eprintln!("ratelimit round {round} {v:?}: {s:?}");
+            let after = command_stats(conn).await;
+            let usec = server_usec_per_op(&before, &after, v == Limit::IncrExpire);
+            server_usec.entry(v).or_default().push(usec);
+            eprintln!("ratelimit round {round} {v:?}: {s:?}, server {usec:.2} µs/op");
             runs.entry((tasks, v)).or_default().push(s);
         }
     }
@@ -1056,14 +1112,24 @@ async fn rate_limiter(cfg: &Config, server: &RedisServer) -> Output {
         ],
         &[],
     ));
-    let mut t = Table::new(&["algorithm / floor", "throughput ratio (median, range)"]);
+    let mut t = Table::new(&[
+        "variant",
+        "throughput / floor (median, range)",
+        "redis-server µs per check (`INFO commandstats`)",
+    ]);
     for (v, name) in [
+        (Limit::IncrExpire, "`INCR` + `EXPIRE` (floor)"),
         (Limit::Fixed, "fixed window"),
         (Limit::Sliding, "sliding window"),
         (Limit::Bucket, "token bucket"),
     ] {
         let (m, r) = ratio_runs(&runs, tasks, v, Limit::IncrExpire, |s| s.ops_per_sec);
-        t.row(vec![name.to_owned(), ratio_with_range(m, r)]);
+        let usec = server_usec.get(&v).map_or(f64::NAN, |u| median(u));
+        t.row(vec![
+            name.to_owned(),
+            ratio_with_range(m, r),
+            format!("{usec:.2}"),
+        ]);
     }
     md.push('\n');
     md.push_str(&t.to_markdown());
@@ -1251,6 +1317,18 @@ fn profile(variant: &str, ops: u64) {
     rt.block_on(async {
         let mut st = hit_state(&server).await;
         let n = st.tenants.len();
+        let huge = 1_000_000_000;
+        let window = Duration::from_secs(60);
+        let algorithm = match variant {
+            "fixed" => Some(cacheward::Algorithm::fixed_window(huge, window)),
+            "sliding" => Some(cacheward::Algorithm::sliding_window(huge, window)),
+            "bucket" => Some(cacheward::Algorithm::token_bucket(
+                huge,
+                cacheward::ratelimit::Refill::per_second(huge),
+            )),
+            _ => None,
+        };
+        let limiter = algorithm.map(|a| cacheward::RateLimiter::new(&st.cache, "bench", a));
         let start = Instant::now();
         let mut found = 0u64;
         for i in 0..ops as usize {
@@ -1263,6 +1341,20 @@ fn profile(variant: &str, ops: u64) {
                         .and_then(|b| serde_json::from_slice::<TenantLlmPolicy>(&b).ok())
                         .is_some()
                 }
+                "fixed" | "sliding" | "bucket" => {
+                    let l = limiter.as_ref().expect("limiter");
+                    !l.check_detailed(t.as_str()).await.degraded
+                }
+                "incr-expire" => {
+                    let key = format!("bench:ratelimit:floor:{t}");
+                    let r: redis::RedisResult<(i64,)> = redis::pipe()
+                        .incr(&key, 1)
+                        .expire(&key, 60)
+                        .ignore()
+                        .query_async(&mut st.floor)
+                        .await;
+                    r.is_ok()
+                }
                 "generated" => matches!(st.generated.get_policy(t).await, Ok(Some(_))),
                 "cached" => matches!(st.cached.async_cache_get(t).await, Ok(Some(_))),
                 "cache-get" => st
@@ -1270,11 +1362,13 @@ fn profile(variant: &str, ops: u64) {
                     .get::<TenantLlmPolicy>(&policy_key(t))
                     .await
                     .is_some(),
-                other => panic!("unknown variant {other}: floor|generated|cached|cache-get"),
+                other => panic!(
+                    "unknown variant {other}: floor|generated|cached|cache-get|fixed|sliding|bucket|incr-expire"
+                ),
             };
             found += u64::from(hit);
         }
-        assert_eq!(found, ops, "every read must hit");
+        assert_eq!(found, ops, "every operation must succeed (hits, non-degraded checks)");
         assert_eq!(st.inner.calls(), 0);
         println!("{variant}: {ops} hits in {:?}", start.elapsed());
     });
