@@ -28,8 +28,16 @@ pub const DIRECT_LABEL: &str = "direct";
 /// `Cache` is cheap to clone (one `Arc`) and `Send + Sync + 'static`; clones share the
 /// connection, the circuit breaker and the counters.
 ///
+/// Operations need a tokio runtime with its IO and time drivers (what `#[tokio::main]`
+/// gives); outside one they are misses. With the `metrics` feature, operations are
+/// reported through the `metrics` facade (`cache.operations.total`,
+/// `cache.operation.duration`, `cache.errors.total`, labelled by operation, result,
+/// backend and cache label, never by key); metric handles are registered on first
+/// use and kept, so install the recorder before the first cache operation.
+///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use std::time::Duration;
 /// use cacheward::Cache;
 ///
@@ -175,7 +183,10 @@ impl Cache {
             healthy: result.is_ok(),
             backend,
             latency: result.is_ok().then_some(latency),
-            error: result.err().map(|e| e.to_string()),
+            error: result.err().map(|e| match self.inner.store.endpoint() {
+                Some(endpoint) => format!("{endpoint}: {e}"),
+                None => e.to_string(),
+            }),
             circuit: self.inner.store.circuit(),
         }
     }
@@ -256,18 +267,19 @@ impl Cache {
         if let Some(suppressed) = self.inner.log.allow(op) {
             let label = slot.label;
             let backend = self.backend().as_str();
+            let endpoint = self.inner.store.endpoint().unwrap_or("-");
             let operation = op.as_str();
             match op {
                 Op::Get | Op::GetMany => tracing::warn!(
-                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache get failed - treating as cache miss"
                 ),
                 Op::Set | Op::SetMany => tracing::warn!(
-                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache set failed - continuing without cache"
                 ),
                 _ => tracing::warn!(
-                    label, backend, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache delete failed - the entry lives until its TTL"
                 ),
             }
@@ -491,5 +503,55 @@ impl Cache {
         args: &[i64],
     ) -> Result<redis::Value, CacheError> {
         self.inner.store.eval(script, keys, args).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn operations_are_counted_under_their_label() {
+        let cache = Cache::memory();
+        let ttl = Duration::from_secs(5);
+        cache
+            .set_labeled("policy:1", &1_u32, ttl, "policy:<id>")
+            .await;
+        assert_eq!(
+            cache.get_labeled::<u32>("policy:1", "policy:<id>").await,
+            Some(1)
+        );
+        assert_eq!(
+            cache.get_labeled::<u32>("policy:2", "policy:<id>").await,
+            None
+        );
+        cache
+            .del_labeled(&["policy:1", "policy:2"], "policy:<id>")
+            .await;
+        assert_eq!(cache.get::<u32>("other").await, None);
+
+        let policy = cache.label_stats("policy:<id>");
+        assert_eq!(
+            (policy.hits, policy.misses, policy.sets, policy.deletes),
+            (1, 1, 1, 2)
+        );
+        let direct = cache.label_stats(DIRECT_LABEL);
+        assert_eq!((direct.hits, direct.misses), (0, 1));
+        let labels: Vec<&str> = cache.stats_by_label().iter().map(|(l, _)| *l).collect();
+        assert_eq!(labels, vec![DIRECT_LABEL, "policy:<id>"]);
+        assert_eq!(cache.stats().misses, 2);
+        assert_eq!(cache.label_stats("never-used"), CacheStats::default());
+    }
+
+    #[tokio::test]
+    async fn a_value_that_cannot_be_encoded_is_an_error_not_a_panic() {
+        use std::collections::HashMap;
+        let cache = Cache::memory();
+        // JSON object keys must be strings: a map keyed by tuples cannot be encoded.
+        let bad: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
+        cache.set("k", &bad, Duration::from_secs(5)).await;
+        assert_eq!(cache.get::<u8>("k").await, None);
+        let stats = cache.stats();
+        assert_eq!((stats.errors, stats.sets), (1, 0));
     }
 }

@@ -13,6 +13,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The deadline of the caches made by [`RedisServer::cache`] and [`Target::cache`]:
+/// long enough that a loaded 2-core CI machine running a debug build never hits it, so
+/// tests that expect a hit get one. (The production default is far shorter; tests of
+/// deadlines set their own.)
+pub const TEST_DEADLINE: Duration = Duration::from_secs(1);
+
 /// A `redis-server` process owned by a test.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -144,6 +150,20 @@ impl RedisServer {
             .expect("connect to the test server")
     }
 
+    /// A [`cacheward::CacheBuilder`] for this server with a [`TEST_DEADLINE`] deadline.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
+        cacheward::Cache::builder()
+            .redis_url(self.url())
+            .deadline(TEST_DEADLINE)
+    }
+
+    /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        self.builder()
+            .build()
+            .expect("the test server's URL is valid")
+    }
+
     /// Whether the server process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -233,6 +253,21 @@ impl Target {
         match self {
             Target::Single(s) => s.url(),
         }
+    }
+
+    /// A [`cacheward::CacheBuilder`] for this target with a [`TEST_DEADLINE`] deadline,
+    /// for scenarios that need other settings too.
+    pub fn builder(&self) -> cacheward::CacheBuilder {
+        match self {
+            Target::Single(s) => s.builder(),
+        }
+    }
+
+    /// A [`cacheward::Cache`] on this target with a [`TEST_DEADLINE`] deadline.
+    pub fn cache(&self) -> cacheward::Cache {
+        self.builder()
+            .build()
+            .expect("the test target's URL is valid")
     }
 
     /// A raw connection for assertions made behind the cache's back (`GET`, `PTTL`, …).

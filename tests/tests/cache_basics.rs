@@ -26,11 +26,7 @@ fn policy(tenant: &str) -> Policy {
 
 /// A generous deadline: these tests check behaviour, not speed, on a busy machine.
 fn cache_for(target: &Target) -> Cache {
-    Cache::builder()
-        .redis_url(target.url())
-        .deadline(Duration::from_secs(2))
-        .build()
-        .expect("valid URL")
+    target.cache()
 }
 
 async fn pttl(raw: &mut RawConnection, key: &str) -> i64 {
@@ -174,18 +170,8 @@ async fn garbage_scenario(target: &Target) {
 }
 
 async fn compression_scenario(target: &Target) {
-    let compressing = Cache::builder()
-        .redis_url(target.url())
-        .deadline(Duration::from_secs(2))
-        .compress_above(1024)
-        .build()
-        .unwrap();
-    let plain = Cache::builder()
-        .redis_url(target.url())
-        .deadline(Duration::from_secs(2))
-        .no_compression()
-        .build()
-        .unwrap();
+    let compressing = target.builder().compress_above(1024).build().unwrap();
+    let plain = target.builder().no_compression().build().unwrap();
     let mut raw = target.raw().await;
     let mut big = policy("big");
     big.models = (0..500).map(|i| format!("model-{}", i % 7)).collect();

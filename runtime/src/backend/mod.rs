@@ -75,6 +75,14 @@ impl Store {
         }
     }
 
+    /// Where a remote store connects (password redacted).
+    pub(crate) fn endpoint(&self) -> Option<&str> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => None,
+            Store::Redis(g) => Some(g.endpoint()),
+        }
+    }
+
     /// The breaker's state, for stores that have one.
     pub(crate) fn circuit(&self) -> Option<CircuitState> {
         match self {

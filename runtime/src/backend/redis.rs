@@ -36,6 +36,9 @@ pub(crate) struct RedisOptions {
     /// Used when the URL carries no user name.
     pub(crate) username: Option<String>,
     pub(crate) connect_timeout: Option<Duration>,
+    /// A PEM CA certificate to trust for `rediss://` instead of the webpki roots.
+    #[cfg(feature = "tls")]
+    pub(crate) root_ca: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -44,7 +47,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("username", &self.username)
             .field("connect_timeout", &self.connect_timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,6 +123,17 @@ pub(crate) fn diagnose_url(url: &str) -> Option<String> {
     None
 }
 
+/// rustls needs a process-wide crypto provider, and cannot pick one by itself when an
+/// application enables several (ring here, aws-lc-rs elsewhere): the first `rediss://`
+/// handshake would panic. Installs ring's unless the application installed one.
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one first: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 impl RedisStore {
     pub(crate) fn new(url: &str, options: &RedisOptions) -> Result<Self, ConfigError> {
         let url = url.trim();
@@ -144,8 +158,20 @@ impl RedisStore {
         }
         let password = redis_info.password().map(str::to_owned);
         info = info.set_redis_settings(redis_info);
-        let client = redis::Client::open(info)
-            .map_err(|e| invalid(crate::redact::redact_urls(&e.to_string())))?;
+        #[cfg(feature = "tls")]
+        let client = match &options.root_ca {
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(info),
+        };
+        #[cfg(not(feature = "tls"))]
+        let client = redis::Client::open(info);
+        let client = client.map_err(|e| invalid(crate::redact::redact_urls(&e.to_string())))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(
                 options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
@@ -171,12 +197,6 @@ impl RedisStore {
         self.password.as_deref()
     }
 
-    /// The URL with its password replaced by `***`.
-    #[cfg(test)]
-    pub(crate) fn display_url(&self) -> &str {
-        &self.display_url
-    }
-
     #[inline]
     fn manager(&self) -> Result<ConnectionManager, CacheError> {
         if let Some(m) = &*self.conn.load() {
@@ -196,6 +216,8 @@ impl RedisStore {
                 "no tokio runtime: cache operations must run inside one".into(),
             ));
         }
+        #[cfg(feature = "tls")]
+        install_crypto_provider();
         let manager =
             ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
         self.conn.store(Some(Arc::new(manager.clone())));
@@ -231,6 +253,10 @@ impl RedisStore {
 
 impl RemoteStore for RedisStore {
     const BACKEND: Backend = Backend::Redis;
+
+    fn endpoint(&self) -> &str {
+        &self.display_url
+    }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         self.idempotent(redis::cmd("GET").arg(key)).await
@@ -342,7 +368,7 @@ mod tests {
         assert_eq!(s.password(), Some("fromenv"));
         let s = RedisStore::new("redis://app:inurl@127.0.0.1:6379", &opts).unwrap();
         assert_eq!(s.password(), Some("inurl"));
-        assert_eq!(s.display_url(), "redis://app:***@127.0.0.1:6379");
+        assert_eq!(s.endpoint(), "redis://app:***@127.0.0.1:6379");
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("inurl"), "{dbg}");
         assert!(RedisStore::new("redis://[::1]:6379", &RedisOptions::default()).is_ok());
