@@ -359,7 +359,13 @@ fn build_key(ident: &Ident, key: &KeyExpr) -> TokenStream {
     }
     let capacity = Literal::usize_unsuffixed(key.capacity);
     let steps = key.pieces.iter().map(|piece| match piece {
-        KeyPiece::Literal(text) => quote!(#ident.push_str(#text);),
+        KeyPiece::Literal(text) => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => quote!(#ident.push(#c);),
+                _ => quote!(#ident.push_str(#text);),
+            }
+        }
         // Spanned at the parameter (or binding): a type that is not `KeyPart` is
         // reported there.
         KeyPiece::Value(expr, span) => {

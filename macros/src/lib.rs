@@ -3,14 +3,14 @@
 //!
 //! The work is split in stages, each in its own module:
 //!
-//! * [`template`] parses and checks one key template (`copilot:llm:policy:<tenant_id>`);
-//! * [`attr`] parses the arguments of `#[cached_store]`, `#[cached]`, `#[invalidates]`
+//! * `template` parses and checks one key template (`copilot:llm:policy:<tenant_id>`);
+//! * `attr` parses the arguments of `#[cached_store]`, `#[cached]`, `#[invalidates]`
 //!   and `#[uncached]`;
-//! * [`model`] builds a model of the annotated trait: every method and its role
+//! * `model` builds a model of the annotated trait: every method and its role
 //!   (cached, invalidating, pass-through) and every key it uses, checking as it goes;
-//! * [`expand`] writes the decorator from a checked model.
+//! * `expand` writes the decorator from a checked model.
 //!
-//! Errors are accumulated in [`errors::Errors`]: a user sees all their mistakes in one
+//! Errors are accumulated in `errors::Errors`: a user sees all their mistakes in one
 //! build, next to their trait, which is still emitted so the IDE keeps working.
 
 mod attr;

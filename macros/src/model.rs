@@ -925,6 +925,123 @@ pub(crate) fn type_string(ty: &Type) -> String {
 mod tests {
     use super::*;
 
+    fn build(args: TokenStream, item: TokenStream) -> (Model, Vec<String>) {
+        let mut errors = Errors::new();
+        let options = attr::parse_store_args(args, &mut errors);
+        let mut item: ItemTrait = syn::parse2(item).unwrap();
+        let model = Model::build(options, &mut item, &mut errors);
+        let errors = errors.finish().to_string();
+        let errors = errors
+            .split("compile_error !")
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        (model, errors)
+    }
+
+    fn roles(model: &Model) -> Vec<(String, &'static str)> {
+        model
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Method(m) => Some((
+                    m.sig.ident.to_string(),
+                    match m.role {
+                        Role::Cached(_) => "cached",
+                        Role::Invalidates(_) => "invalidates",
+                        Role::PassThrough => "pass",
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn roles_follow_the_spec() {
+        let (model, errors) = build(
+            quote!(key = "p:<tenant_id>", ttl = 300),
+            quote! {
+                pub trait PolicyStore: Send + Sync {
+                    async fn get_policy(&self, tenant_id: &str) -> Result<Option<Policy>, E>;
+                    #[invalidates]
+                    async fn delete_policy(&self, tenant_id: &str) -> Result<(), E>;
+                    #[invalidates(tenant_id = policy.tenant_id)]
+                    async fn set_policy(&self, policy: &Policy) -> Result<(), E>;
+                    async fn list_tenants(&self) -> Result<Vec<String>, E>;
+                    #[uncached]
+                    async fn peek(&self, tenant_id: &str) -> Option<Policy>;
+                    fn sync_read(&self, tenant_id: &str) -> Option<Policy>;
+                    async fn by_mut(&mut self, tenant_id: &str) -> Option<Policy>;
+                    fn future(&self, tenant_id: &str) -> impl Future<Output = Option<Policy>> + Send;
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let roles = roles(&model);
+        let expected = [
+            ("get_policy", "cached"),
+            ("delete_policy", "invalidates"),
+            ("set_policy", "invalidates"),
+            ("list_tenants", "pass"),
+            ("peek", "pass"),
+            ("sync_read", "pass"),
+            ("by_mut", "pass"),
+            ("future", "cached"),
+        ];
+        let roles: Vec<(&str, &str)> = roles.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        assert_eq!(roles, expected);
+        assert_eq!(model.specs.len(), 1);
+        assert_eq!(model.specs[0].read_by, ["get_policy", "future"]);
+        assert_eq!(
+            model.specs[0].invalidated_by,
+            ["delete_policy", "set_policy"]
+        );
+        assert_eq!(model.struct_ident, "CachingPolicyStore");
+    }
+
+    #[test]
+    fn errors_accumulate() {
+        let (_, errors) = build(
+            quote!(ttl = 0, colour = "blue"),
+            quote! {
+                trait Store {
+                    #[cached(key = "a:<nope>")]
+                    async fn a(&self, id: u64) -> Option<u64>;
+                    #[cached(key = "b:<id><id2>")]
+                    async fn b(&self, id: u64, id2: u64) -> Option<u64>;
+                    #[invalidates(key = "c:<id>")]
+                    async fn c(&self, id: u64) -> bool;
+                }
+            },
+        );
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        for (error, needle) in errors.iter().zip([
+            "ttl must be greater than zero",
+            "unknown argument `colour`",
+            "unknown placeholder `<nope>`",
+            "not separated",
+            "matches no cached template",
+        ]) {
+            assert!(error.contains(needle), "{error} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn trait_generic_named_s_moves_the_decorator_parameter() {
+        let (model, errors) = build(
+            quote!(key = "k:<id>", ttl = 1),
+            quote!(
+                trait Store<S> {
+                    async fn get(&self, id: u64) -> Option<S>;
+                }
+            ),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(model.inner, "__S");
+        assert_eq!(model.specs[0].value_type, "S");
+    }
+
     #[test]
     fn shapes() {
         let shape = |t: Type| classify(&t).map(|(s, v)| (s, type_string(&v)));

@@ -145,7 +145,7 @@ const _: () = {
             let mut __key = ::std::string::String::with_capacity(53);
             __key.push_str("copilot:conv:config:");
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
-            __key.push_str(":");
+            __key.push(':');
             ::cacheward::__private::KeyPart::write_key_part(&user_id, &mut __key);
             ::cacheward::__private::read_through(
                     &self.cache,
@@ -194,7 +194,7 @@ const _: () = {
             let mut __key_0 = ::std::string::String::with_capacity(53);
             __key_0.push_str("copilot:conv:config:");
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key_0);
-            __key_0.push_str(":");
+            __key_0.push(':');
             ::cacheward::__private::KeyPart::write_key_part(
                 &config.user_id.as_deref(),
                 &mut __key_0,

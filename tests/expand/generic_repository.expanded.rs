@@ -123,7 +123,7 @@ const _: () = {
                 let mut __key = ::std::string::String::with_capacity(38);
                 __key.push_str("repo:");
                 ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
-                __key.push_str(":");
+                __key.push(':');
                 ::cacheward::__private::KeyPart::write_key_part(&id, &mut __key);
                 ::cacheward::__private::read_through(
                         &self.cache,
@@ -145,7 +145,7 @@ const _: () = {
                 let mut __key = ::std::string::String::with_capacity(38);
                 __key.push_str("repo:");
                 ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
-                __key.push_str(":");
+                __key.push(':');
                 ::cacheward::__private::KeyPart::write_key_part(&id, &mut __key);
                 let __result = <S as Repository<T>>::save(&self.inner, kind, id, value)
                     .await;

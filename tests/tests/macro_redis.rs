@@ -154,8 +154,13 @@ async fn raw_pttl(target: &Target, key: &str) -> i64 {
         .unwrap()
 }
 
+/// The cache for a target (the one place to change for other kinds of target).
+fn cache_for(target: &Target) -> Cache {
+    Cache::redis(&target.url()).expect("the target's URL is valid")
+}
+
 fn redis_store(target: &Target) -> CachingShapes<Backing> {
-    CachingShapes::new(Backing::default(), Cache::redis(&target.url()).unwrap())
+    CachingShapes::new(Backing::default(), cache_for(target))
 }
 
 /// Hit, miss, storage rules and invalidation for each return shape.
@@ -407,6 +412,9 @@ pub async fn single_flight_scenario(cache: Cache) {
 #[async_trait::async_trait]
 pub trait Slow: Send + Sync {
     async fn load(&self, id: &str) -> Result<Option<Item>, StoreError>;
+
+    #[invalidates]
+    async fn forget(&self, id: &str) -> bool;
 }
 
 pub struct SlowStore {
@@ -424,6 +432,45 @@ impl Slow for SlowStore {
             Ok(Some(item(id, 7)))
         }
     }
+
+    async fn forget(&self, _id: &str) -> bool {
+        true
+    }
+}
+
+/// A key invalidated while a read of it is in flight: the read's (possibly older)
+/// value is returned to its caller but not stored.
+pub async fn invalidated_during_read_scenario(cache: Cache) {
+    let store = Arc::new(CachingSlow::new(
+        SlowStore {
+            calls: AtomicUsize::new(0),
+        },
+        cache.clone(),
+    ));
+    let reader = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.load("race").await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store.forget("race").await);
+    assert_eq!(reader.await.unwrap(), Ok(Some(item("race", 7))));
+    assert_eq!(
+        cache.get::<Item>("mt:slow:race").await,
+        None,
+        "a stale read must not be stored"
+    );
+    // The next read stores normally.
+    store.load("race").await.unwrap();
+    assert_eq!(
+        cache.get::<Item>("mt:slow:race").await,
+        Some(item("race", 7))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidated_during_read_on_redis() {
+    let target = Target::single();
+    invalidated_during_read_scenario(cache_for(&target)).await;
 }
 
 #[tokio::test]
@@ -449,7 +496,7 @@ async fn pair_keys_on_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn single_flight_on_redis() {
     let target = Target::single();
-    single_flight_scenario(Cache::redis(&target.url()).unwrap()).await;
+    single_flight_scenario(cache_for(&target)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -312,3 +312,43 @@ fn decorator_surface() {
     assert_eq!(policy[0].invalidated_by, ["delete_policy", "set_policy"]);
     assert_eq!(policy[0].trait_name, "PolicyStore");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_decorator_futures_are_send_when_the_inner_ones_are() {
+    let store = std::sync::Arc::new(CachingConversationStore::new(
+        Conversations::default(),
+        Cache::memory(),
+    ));
+    let spawned = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            store.append_message(1, Message("x".into())).await.unwrap();
+            store.get_conversation(1).await
+        })
+    };
+    assert_eq!(spawned.await.unwrap().unwrap().unwrap().messages.len(), 1);
+}
+
+/// `#[async_trait(?Send)]` is carried over to the generated impl.
+#[cached_store(key = "spec:local:<id>", ttl = 5)]
+#[async_trait::async_trait(?Send)]
+pub trait LocalStore {
+    async fn local(&self, id: u32) -> Option<u32>;
+}
+
+struct Local(std::rc::Rc<u32>);
+
+#[async_trait::async_trait(?Send)]
+impl LocalStore for Local {
+    async fn local(&self, id: u32) -> Option<u32> {
+        Some(id + *self.0)
+    }
+}
+
+#[tokio::test]
+async fn non_send_async_trait_stores_work() {
+    let store = CachingLocalStore::new(Local(std::rc::Rc::new(1)), Cache::memory());
+    assert_eq!(store.local(1).await, Some(2));
+    assert_eq!(store.local(1).await, Some(2));
+    assert_eq!(store.cache().stats().hits, 1);
+}

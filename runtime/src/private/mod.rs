@@ -2,8 +2,8 @@
 //! nothing here follows semver.
 //!
 //! The macros keep the generated methods thin: a cached method builds its key and
-//! calls [`read_through`]; an invalidating method builds its keys, calls the inner
-//! store and hands the result to [`invalidate_if_ok`] or [`invalidate`]. All cache
+//! calls `read_through`; an invalidating method builds its keys, calls the inner
+//! store and hands the result to `invalidate_if_ok` or `invalidate`. All cache
 //! logic (single-flight, encoding, counting, logging) lives here.
 
 mod invalidate;
