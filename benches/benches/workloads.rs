@@ -249,6 +249,7 @@ fn rerun_note(rerun: usize) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Hit {
     Floor,
+    FloorClone,
     Generated,
     Cached,
     CacheGet,
@@ -303,7 +304,8 @@ async fn run_hit(st: &HitState, v: Hit, tasks: usize, cfg: &Config) -> Summary {
     let tenants = st.tenants.clone();
     let n = tenants.len();
     match v {
-        Hit::Floor => {
+        Hit::Floor | Hit::FloorClone => {
+            let per_op_clone = v == Hit::FloorClone;
             let conn = st.floor.clone();
             run_tasks(tasks, cfg.warmup, cfg.measure, move |task, mut probe| {
                 let mut conn = conn.clone();
@@ -316,7 +318,12 @@ async fn run_hit(st: &HitState, v: Hit, tasks: usize, cfg: &Config) -> Summary {
                         let got = probe
                             .time(async {
                                 let key = format!("floor:policy:{t}");
-                                let bytes: Option<Vec<u8>> = conn.get(&key).await.ok().flatten();
+                                let bytes: Option<Vec<u8>> = if per_op_clone {
+                                    // What `cached` and `ConnectionManager` do per call.
+                                    conn.clone().get(&key).await.ok().flatten()
+                                } else {
+                                    conn.get(&key).await.ok().flatten()
+                                };
                                 bytes.and_then(|b| {
                                     serde_json::from_slice::<TenantLlmPolicy>(&b).ok()
                                 })
@@ -398,7 +405,13 @@ async fn run_hit(st: &HitState, v: Hit, tasks: usize, cfg: &Config) -> Summary {
 
 async fn hit_path(cfg: &Config, server: &RedisServer) -> Output {
     let st = hit_state(server).await;
-    let variants = [Hit::Floor, Hit::Generated, Hit::Cached, Hit::CacheGet];
+    let variants = [
+        Hit::Floor,
+        Hit::Generated,
+        Hit::Cached,
+        Hit::CacheGet,
+        Hit::FloorClone,
+    ];
     let mut runs: Runs<Hit> = BTreeMap::new();
     let mut rerun = 0;
     for round in 0..cfg.rounds {
@@ -428,6 +441,10 @@ async fn hit_path(cfg: &Config, server: &RedisServer) -> Output {
     let names = [
         (Hit::Floor, "(a) redis-rs `GET` + serde_json (floor)"),
         (
+            Hit::FloorClone,
+            "(a′) the floor, connection handle cloned per call",
+        ),
+        (
             Hit::Generated,
             "(b) generated `CachingPolicyStore::get_policy`",
         ),
@@ -456,7 +473,7 @@ async fn hit_path(cfg: &Config, server: &RedisServer) -> Output {
     }
     md.push_str("Ratios, taken within each round (median, and range over rounds):\n\n");
     let mut t = Table::new(&["ratio", "1 task", "64 tasks"]);
-    let rows: [(&str, Hit, Hit, bool); 7] = [
+    let rows: [(&str, Hit, Hit, bool); 9] = [
         (
             "**b/a throughput** (decorator vs floor)",
             Hit::Generated,
@@ -497,6 +514,18 @@ async fn hit_path(cfg: &Config, server: &RedisServer) -> Output {
             "c/a throughput (`cached` vs floor)",
             Hit::Cached,
             Hit::Floor,
+            true,
+        ),
+        (
+            "a′/a throughput (cost of a handle clone per call)",
+            Hit::FloorClone,
+            Hit::Floor,
+            true,
+        ),
+        (
+            "b/a′ throughput (decorator vs floor with per-call clone)",
+            Hit::Generated,
+            Hit::FloorClone,
             true,
         ),
     ];
