@@ -45,8 +45,12 @@ static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
 /// A cache on `server` with [`BENCH_DEADLINE`] (or `--deadline-ms`).
 fn bench_cache(server: &RedisServer) -> Cache {
+    bench_cache_at(&server.url())
+}
+
+fn bench_cache_at(url: &str) -> Cache {
     Cache::builder()
-        .redis_url(server.url())
+        .redis_url(url)
         .deadline(*DEADLINE.get().unwrap_or(&BENCH_DEADLINE))
         .build()
         .expect("cache url")
@@ -95,6 +99,11 @@ struct Config {
     /// `--profile VARIANT --ops N`: N sequential hits of one variant, for
     /// `perf stat` / callgrind (instructions per operation = difference of two N).
     profile: Option<(String, u64)>,
+    /// `--tasks N` with `--profile`: N concurrent tasks on a 2-worker runtime.
+    profile_tasks: usize,
+    /// `--url URL` with `--profile`: use that server instead of starting one (so that
+    /// `perf stat` with inheritance counts the benchmark's threads only).
+    profile_url: Option<String>,
 }
 
 impl Config {
@@ -106,6 +115,8 @@ impl Config {
             only: Vec::new(),
             doc: None,
             profile: None,
+            profile_tasks: 0,
+            profile_url: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -140,6 +151,13 @@ impl Config {
                         .expect("--profile floor|generated|cached|cache-get");
                     cfg.profile = Some((v, cfg.profile.as_ref().map_or(10_000, |p| p.1)));
                 }
+                "--tasks" => {
+                    cfg.profile_tasks = args
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--tasks N");
+                }
+                "--url" => cfg.profile_url = Some(args.next().expect("--url URL")),
                 "--ops" => {
                     let n: u64 = args.next().and_then(|v| v.parse().ok()).expect("--ops N");
                     let v = cfg.profile.take().map_or_else(String::new, |p| p.0);
@@ -265,11 +283,19 @@ struct HitState {
 }
 
 async fn hit_state(server: &RedisServer) -> HitState {
+    hit_state_at(&server.url()).await
+}
+
+async fn hit_state_at(url: &str) -> HitState {
     let tenants = tenants();
-    let mut floor = server.connection().await;
-    let cache = bench_cache(server);
+    let mut floor = redis::Client::open(url)
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect the floor");
+    let cache = bench_cache_at(url);
     let cached = cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder("bench-cached")
-        .connection_string(&server.url())
+        .connection_string(url)
         .ttl(Duration::from_secs(3_600))
         .build()
         .await
@@ -1421,10 +1447,70 @@ fn profile(variant: &str, ops: u64) {
     });
 }
 
+/// `ops` hits of one variant spread over `tasks` concurrent tasks on a 2-worker runtime,
+/// against `url` or a server of its own: for `perf stat -e raw_syscalls:sys_enter`,
+/// context switches and instructions at the concurrency.
+fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let server = url.is_none().then(RedisServer::start);
+    let url = url.map_or_else(|| server.as_ref().expect("server").url(), str::to_owned);
+    rt.block_on(async {
+        let st = Arc::new(hit_state_at(&url).await);
+        let per_task = ops / tasks as u64;
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let st = st.clone();
+                let variant = variant.to_owned();
+                tokio::spawn(async move {
+                    let n = st.tenants.len();
+                    let mut conn = st.floor.clone();
+                    let mut found = 0u64;
+                    for i in 0..per_task as usize {
+                        let t = &st.tenants[(task * 7_919 + i) % n];
+                        let hit = match variant.as_str() {
+                            "floor" => {
+                                let key = format!("floor:policy:{t}");
+                                let b: Option<Vec<u8>> = conn.get(&key).await.ok().flatten();
+                                b.and_then(|b| serde_json::from_slice::<TenantLlmPolicy>(&b).ok())
+                                    .is_some()
+                            }
+                            "generated" => matches!(st.generated.get_policy(t).await, Ok(Some(_))),
+                            "cached" => matches!(st.cached.async_cache_get(t).await, Ok(Some(_))),
+                            "cache-get" => st
+                                .cache
+                                .get::<TenantLlmPolicy>(&policy_key(t))
+                                .await
+                                .is_some(),
+                            other => panic!("unknown variant {other}: floor|generated|cached|cache-get"),
+                        };
+                        found += u64::from(hit);
+                    }
+                    found
+                })
+            })
+            .collect();
+        let mut found = 0;
+        for h in handles {
+            found += h.await.expect("task");
+        }
+        assert_eq!(found, per_task * tasks as u64, "every read must hit");
+        println!("{variant}: {found} hits by {tasks} tasks in {:?}", start.elapsed());
+    });
+}
+
 fn main() {
     let cfg = Config::from_args();
     if let Some((variant, ops)) = &cfg.profile {
-        profile(variant, *ops);
+        if cfg.profile_tasks > 0 {
+            profile_concurrent(variant, *ops, cfg.profile_tasks, cfg.profile_url.as_deref());
+        } else {
+            profile(variant, *ops);
+        }
         return;
     }
     let started = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
