@@ -152,10 +152,8 @@ impl Config {
                     cfg.profile = Some((v, cfg.profile.as_ref().map_or(10_000, |p| p.1)));
                 }
                 "--tasks" => {
-                    cfg.profile_tasks = args
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .expect("--tasks N");
+                    cfg.profile_tasks =
+                        args.next().and_then(|v| v.parse().ok()).expect("--tasks N");
                 }
                 "--url" => cfg.profile_url = Some(args.next().expect("--url URL")),
                 "--ops" => {
@@ -1473,6 +1471,13 @@ fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) 
                     for i in 0..per_task as usize {
                         let t = &st.tenants[(task * 7_919 + i) % n];
                         let hit = match variant.as_str() {
+                            "floor-clone" => {
+                                let key = format!("floor:policy:{t}");
+                                let b: Option<Vec<u8>> =
+                                    st.floor.clone().get(&key).await.ok().flatten();
+                                b.and_then(|b| serde_json::from_slice::<TenantLlmPolicy>(&b).ok())
+                                    .is_some()
+                            }
                             "floor" => {
                                 let key = format!("floor:policy:{t}");
                                 let b: Option<Vec<u8>> = conn.get(&key).await.ok().flatten();
@@ -1486,7 +1491,9 @@ fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) 
                                 .get::<TenantLlmPolicy>(&policy_key(t))
                                 .await
                                 .is_some(),
-                            other => panic!("unknown variant {other}: floor|generated|cached|cache-get"),
+                            other => {
+                                panic!("unknown variant {other}: floor|generated|cached|cache-get")
+                            }
                         };
                         found += u64::from(hit);
                     }
@@ -1499,7 +1506,10 @@ fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) 
             found += h.await.expect("task");
         }
         assert_eq!(found, per_task * tasks as u64, "every read must hit");
-        println!("{variant}: {found} hits by {tasks} tasks in {:?}", start.elapsed());
+        println!(
+            "{variant}: {found} hits by {tasks} tasks in {:?}",
+            start.elapsed()
+        );
     });
 }
 
