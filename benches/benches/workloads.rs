@@ -394,7 +394,7 @@ async fn run_hit(st: &HitState, v: Hit, tasks: usize, cfg: &Config) -> Summary {
                     while probe.running() {
                         let t = &tenants[i % n];
                         i += 1;
-                        let got = probe.time(store.get_policy(t)).await;
+                        let got = probe.time((*store).get_policy(t)).await;
                         if !matches!(got, Ok(Some(_))) {
                             probe.fail();
                         }
@@ -1426,7 +1426,7 @@ fn profile(variant: &str, ops: u64) {
                         .await;
                     r.is_ok()
                 }
-                "generated" => matches!(st.generated.get_policy(t).await, Ok(Some(_))),
+                "generated" => matches!((*st.generated).get_policy(t).await, Ok(Some(_))),
                 "cached" => matches!(st.cached.async_cache_get(t).await, Ok(Some(_))),
                 "cache-get" => st
                     .cache
@@ -1445,6 +1445,42 @@ fn profile(variant: &str, ops: u64) {
     });
 }
 
+/// The hand-written decorator with its miss path (inner call + fill) in a separate heap
+/// future, so the state of a hit holds only the `get`: an experiment on whether the size
+/// of the per-call future matters at 64 tasks (finding 6).
+struct HandBoxedFill<S> {
+    inner: S,
+    cache: Cache,
+}
+
+impl<S: PolicyStore> HandBoxedFill<S> {
+    async fn fill(
+        &self,
+        tenant_id: &str,
+        key: String,
+    ) -> Result<Option<TenantLlmPolicy>, cacheward_benches::policy::StoreError> {
+        let fresh = self.inner.get_policy(tenant_id).await?;
+        if let Some(policy) = &fresh {
+            self.cache.set(&key, policy, Duration::from_secs(300)).await;
+        }
+        Ok(fresh)
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: PolicyStore> PolicyStore for HandBoxedFill<S> {
+    async fn get_policy(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<TenantLlmPolicy>, cacheward_benches::policy::StoreError> {
+        let key = policy_key(tenant_id);
+        if let Some(hit) = self.cache.get::<TenantLlmPolicy>(&key).await {
+            return Ok(Some(hit));
+        }
+        Box::pin(self.fill(tenant_id, key)).await
+    }
+}
+
 /// `ops` hits of one variant spread over `tasks` concurrent tasks on a 2-worker runtime,
 /// against `url` or a server of its own: for `perf stat -e raw_syscalls:sys_enter`,
 /// context switches and instructions at the concurrency.
@@ -1458,11 +1494,31 @@ fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) 
     let url = url.map_or_else(|| server.as_ref().expect("server").url(), str::to_owned);
     rt.block_on(async {
         let st = Arc::new(hit_state_at(&url).await);
+        let hand = Arc::new(HandCachedPolicyStore::new(st.inner.clone(), st.cache.clone()));
+        let hand_boxed = Arc::new(HandBoxedFill {
+            inner: st.inner.clone(),
+            cache: st.cache.clone(),
+        });
+        {
+            // Deref the `Arc`s: through `impl PolicyStore for Arc<S>` each call would
+            // pay a second `#[async_trait]` box.
+            let probe = (*hand).get_policy("tenant-0000");
+            let probe_boxed = (*hand_boxed).get_policy("tenant-0000");
+            let generated = (*st.generated).get_policy("tenant-0000");
+            eprintln!(
+                "per-call future sizes: generated {} B, hand-written {} B, hand-written with boxed fill {} B",
+                size_of_val(&*generated),
+                size_of_val(&*probe),
+                size_of_val(&*probe_boxed)
+            );
+        }
         let per_task = ops / tasks as u64;
         let start = Instant::now();
         let handles: Vec<_> = (0..tasks)
             .map(|task| {
                 let st = st.clone();
+                let hand = hand.clone();
+                let hand_boxed = hand_boxed.clone();
                 let variant = variant.to_owned();
                 tokio::spawn(async move {
                     let n = st.tenants.len();
@@ -1471,6 +1527,8 @@ fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) 
                     for i in 0..per_task as usize {
                         let t = &st.tenants[(task * 7_919 + i) % n];
                         let hit = match variant.as_str() {
+                            "hand" => matches!((*hand).get_policy(t).await, Ok(Some(_))),
+                            "hand-boxed" => matches!((*hand_boxed).get_policy(t).await, Ok(Some(_))),
                             "floor-clone" => {
                                 let key = format!("floor:policy:{t}");
                                 let b: Option<Vec<u8>> =
@@ -1484,7 +1542,7 @@ fn profile_concurrent(variant: &str, ops: u64, tasks: usize, url: Option<&str>) 
                                 b.and_then(|b| serde_json::from_slice::<TenantLlmPolicy>(&b).ok())
                                     .is_some()
                             }
-                            "generated" => matches!(st.generated.get_policy(t).await, Ok(Some(_))),
+                            "generated" => matches!((*st.generated).get_policy(t).await, Ok(Some(_))),
                             "cached" => matches!(st.cached.async_cache_get(t).await, Ok(Some(_))),
                             "cache-get" => st
                                 .cache
