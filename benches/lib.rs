@@ -1,1 +1,11 @@
-//! Shared pieces of the cacheward benchmarks.
+//! Shared pieces of the cacheward benchmarks: the value and stores the workloads use
+//! ([`policy`]), the async measurement harness ([`harness`]) and the markdown report
+//! ([`report`]).
+//!
+//! The workloads themselves are the bench targets in `benches/benches/`; run them with
+//! `cargo bench -p cacheward-benches` or regenerate `docs/benchmarks.md` with
+//! `scripts/bench-report`.
+
+pub mod harness;
+pub mod policy;
+pub mod report;

@@ -1,0 +1,83 @@
+//! Criterion micro-benchmarks of what one cache hit is made of, without the network:
+//! JSON decode of the policy, key building, and a hit on the in-process backend through
+//! `Cache::get` and through the hand-written decorator. Run with
+//! `cargo bench -p cacheward-benches --bench micro`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cacheward::Cache;
+use cacheward_benches::policy::{
+    BackingStore, CachingPolicyStore, HandCachedPolicyStore, PolicyStore, TenantLlmPolicy,
+    policy_key,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn codec(c: &mut Criterion) {
+    let policy = TenantLlmPolicy::sample("tenant-0042");
+    let bytes = serde_json::to_vec(&policy).expect("json");
+    c.bench_function("json decode policy", |b| {
+        b.iter(|| serde_json::from_slice::<TenantLlmPolicy>(black_box(&bytes)).expect("decode"))
+    });
+    c.bench_function("json encode policy", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&policy)).expect("encode"))
+    });
+    c.bench_function("policy key", |b| {
+        b.iter(|| policy_key(black_box("tenant-0042")))
+    });
+}
+
+fn memory_hit(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cache = Cache::memory();
+    let key = policy_key("tenant-0042");
+    rt.block_on(cache.set(
+        &key,
+        &TenantLlmPolicy::sample("tenant-0042"),
+        Duration::from_secs(3_600),
+    ));
+    c.bench_function("memory backend: Cache::get hit", |b| {
+        b.to_async(&rt).iter(|| async {
+            cache
+                .get::<TenantLlmPolicy>(black_box(&key))
+                .await
+                .expect("hit")
+        })
+    });
+    let hand = HandCachedPolicyStore::new(Arc::new(BackingStore::instant()), cache.clone());
+    c.bench_function("memory backend: hand-written decorator hit", |b| {
+        b.to_async(&rt).iter(|| async {
+            hand.get_policy(black_box("tenant-0042"))
+                .await
+                .expect("ok")
+                .expect("some")
+        })
+    });
+    let generated = CachingPolicyStore::new(Arc::new(BackingStore::instant()), cache.clone());
+    c.bench_function("memory backend: generated decorator hit", |b| {
+        b.to_async(&rt).iter(|| async {
+            generated
+                .get_policy(black_box("tenant-0042"))
+                .await
+                .expect("ok")
+                .expect("some")
+        })
+    });
+    let inner = BackingStore::instant();
+    c.bench_function("inner store alone", |b| {
+        b.to_async(&rt).iter(|| async {
+            inner
+                .get_policy(black_box("tenant-0042"))
+                .await
+                .expect("ok")
+                .expect("some")
+        })
+    });
+}
+
+criterion_group!(benches, codec, memory_hit);
+criterion_main!(benches);
