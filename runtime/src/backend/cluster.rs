@@ -579,7 +579,15 @@ impl RemoteStore for ClusterStore {
         for a in args {
             inv.arg(*a);
         }
-        let result = match inv.invoke_async::<redis::Value>(&mut c).await {
+        let mut first = inv.invoke_async::<redis::Value>(&mut c).await;
+        if matches!(&first, Err(e) if is_moved(e)) {
+            // The client ran out of retries following redirections (its own `ASK`
+            // handling can ping-pong between the two nodes of a migrating slot under
+            // load). A `MOVED` reply means the script did not run, so one more attempt,
+            // on the slot map the client has refreshed meanwhile, cannot count twice.
+            first = inv.invoke_async::<redis::Value>(&mut c).await;
+        }
+        let result = match first {
             Err(e) if is_ask(&e) => eval_asking(&mut c, &e, script, keys, args).await,
             other => other,
         };
@@ -618,6 +626,11 @@ fn install_crypto_provider() {
 /// Whether `err` is an `ASK` redirection (a slot being migrated).
 fn is_ask(err: &redis::RedisError) -> bool {
     err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask)
+}
+
+/// Whether `err` is a `MOVED` redirection (the slot is served by another node).
+fn is_moved(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved)
 }
 
 /// The node an `ASK` points at, as a route.
