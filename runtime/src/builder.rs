@@ -232,6 +232,17 @@ impl CacheBuilder {
         self
     }
 
+    /// The connection settings shared by the single-server and cluster stores.
+    fn redis_options(&self) -> RedisOptions {
+        RedisOptions {
+            password: self.password.clone(),
+            username: self.username.clone(),
+            connect_timeout: Some(self.connect_timeout),
+            #[cfg(feature = "tls")]
+            root_ca: self.root_ca.clone(),
+        }
+    }
+
     /// Builds the cache. Never waits for Redis; `Err` only for a malformed URL.
     pub fn build(self) -> Result<Cache, ConfigError> {
         let store = match &self.kind {
@@ -241,30 +252,12 @@ impl CacheBuilder {
                 self.memory_max_bytes,
             )),
             Kind::Redis(url) => {
-                let store = RedisStore::new(
-                    url,
-                    &RedisOptions {
-                        password: self.password.clone(),
-                        username: self.username.clone(),
-                        connect_timeout: Some(self.connect_timeout),
-                        #[cfg(feature = "tls")]
-                        root_ca: self.root_ca.clone(),
-                    },
-                )?;
+                let store = RedisStore::new(url, &self.redis_options())?;
                 let config = self.guard_config_with(store.password());
                 Store::Redis(Guarded::new(store, &config))
             }
             Kind::RedisCluster(seeds) => {
-                let store = ClusterStore::new(
-                    seeds,
-                    &RedisOptions {
-                        password: self.password.clone(),
-                        username: self.username.clone(),
-                        connect_timeout: Some(self.connect_timeout),
-                        #[cfg(feature = "tls")]
-                        root_ca: self.root_ca.clone(),
-                    },
-                )?;
+                let store = ClusterStore::new(seeds, &self.redis_options())?;
                 store.connect_in_background();
                 let config = self.guard_config_with(store.password());
                 Store::RedisCluster(Guarded::new(store, &config))

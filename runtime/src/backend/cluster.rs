@@ -330,7 +330,7 @@ impl ClusterStore {
             ));
         };
         #[cfg(feature = "tls")]
-        install_crypto_provider();
+        super::install_crypto_provider();
         let config = ClusterConfig::new()
             .set_connection_timeout(self.connect_timeout)
             .set_response_timeout(RESPONSE_TIMEOUT);
@@ -497,7 +497,10 @@ impl RemoteStore for ClusterStore {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
         let mut c = self.conn().await?;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(value).arg("PX").arg(ttl_millis(ttl));
+        cmd.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(super::ttl_millis(ttl));
         self.run(one::<()>(&mut c, cmd)).await
     }
 
@@ -505,7 +508,7 @@ impl RemoteStore for ClusterStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let ms = ttl_millis(ttl);
+        let ms = super::ttl_millis(ttl);
         let groups = group_by_slot(entries.iter().map(|(k, _)| *k));
         let conn = self.conn().await?;
         let writes = groups.values().map(|indices| {
@@ -609,17 +612,6 @@ fn first_error(results: Vec<redis::RedisResult<()>>) -> Result<(), CacheError> {
     match results.into_iter().find_map(Result::err) {
         None => Ok(()),
         Some(e) => Err(CacheError::from(e)),
-    }
-}
-
-/// rustls needs a process-wide crypto provider and cannot pick one by itself when an
-/// application enables several: the first `rediss://` handshake would panic. Installs
-/// ring's unless the application installed one (as the single-server store does).
-#[cfg(feature = "tls")]
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err means another thread installed one first: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 
@@ -778,10 +770,6 @@ fn group_by_slot<'a>(keys: impl Iterator<Item = &'a str>) -> BTreeMap<u16, Vec<u
         groups.entry(key_slot(k.as_bytes())).or_default().push(i);
     }
     groups
-}
-
-fn ttl_millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// Polls all futures concurrently on the current task and returns their outputs in

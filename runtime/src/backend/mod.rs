@@ -18,6 +18,22 @@ pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod slot;
 
+/// A time to live as the milliseconds of `SET … PX`: at least 1 (PX 0 is an error).
+pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// rustls needs a process-wide crypto provider, and cannot pick one by itself when an
+/// application enables several (ring here, aws-lc-rs elsewhere): the first `rediss://`
+/// handshake would panic. Installs ring's unless the application installed one.
+#[cfg(feature = "tls")]
+pub(crate) fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one first: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 pub(crate) use guard::{GuardConfig, Guarded};
 
 /// Which kind of storage a [`Cache`](crate::Cache) is using.

@@ -123,17 +123,6 @@ pub(crate) fn diagnose_url(url: &str) -> Option<String> {
     None
 }
 
-/// rustls needs a process-wide crypto provider, and cannot pick one by itself when an
-/// application enables several (ring here, aws-lc-rs elsewhere): the first `rediss://`
-/// handshake would panic. Installs ring's unless the application installed one.
-#[cfg(feature = "tls")]
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err means another thread installed one first: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 impl RedisStore {
     pub(crate) fn new(url: &str, options: &RedisOptions) -> Result<Self, ConfigError> {
         let url = url.trim();
@@ -217,7 +206,7 @@ impl RedisStore {
             ));
         }
         #[cfg(feature = "tls")]
-        install_crypto_provider();
+        super::install_crypto_provider();
         let manager =
             ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
         self.conn.store(Some(Arc::new(manager.clone())));
@@ -245,10 +234,6 @@ impl RedisStore {
             Err(e) => Err(e.into()),
         }
     }
-
-    fn ttl_ms(ttl: Duration) -> u64 {
-        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
-    }
 }
 
 impl RemoteStore for RedisStore {
@@ -272,13 +257,13 @@ impl RemoteStore for RedisStore {
                 .arg(key)
                 .arg(value)
                 .arg("PX")
-                .arg(Self::ttl_ms(ttl)),
+                .arg(super::ttl_millis(ttl)),
         )
         .await
     }
 
     async fn set_many(&self, entries: &[(&str, Vec<u8>)], ttl: Duration) -> Result<(), CacheError> {
-        let ms = Self::ttl_ms(ttl);
+        let ms = super::ttl_millis(ttl);
         let mut pipe = redis::pipe();
         for (k, v) in entries {
             pipe.cmd("SET")
