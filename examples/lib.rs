@@ -1,6 +1,6 @@
-//! Shared pieces of the cacheward examples: the seeds' LLM policy store.
+//! Shared pieces of the cacheward examples: an LLM copilot's policy store.
 //!
-//! [`PolicyStore`] is the P0 store of the seeds' caching audit: read on every LLM
+//! [`PolicyStore`] is the hottest store of an LLM copilot: read on every LLM
 //! request, written rarely by admins. `#[cached_store]` turns it into
 //! [`CachingPolicyStore`], a read-through Redis cache with invalidation on writes.
 //! [`InMemoryPolicyStore`] stands in for the database: it counts its calls and sleeps
@@ -74,7 +74,7 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The seeds' `LlmPolicyStore`, with its cache key and TTL (`CACHE_TTL_POLICY_SECONDS`
+/// The copilot's LLM policy store, with its cache key and TTL (`CACHE_TTL_POLICY_SECONDS`
 /// overrides the 300 s at run time).
 #[cached_store(
     key = "copilot:llm:policy:<tenant_id>",

@@ -1,6 +1,6 @@
 //! The README's main command: `cargo run --example quickstart`.
 //!
-//! Wraps the seeds' LLM policy store in the decorator `#[cached_store]` generates and
+//! Wraps an LLM copilot's policy store in the decorator `#[cached_store]` generates and
 //! walks through a miss, a hit, a write with its invalidation and the miss after it,
 //! then prints the cache's stats, the key inventory and a health check. With
 //! `REDIS_URL` set it uses Redis; without it, the in-process memory backend.

@@ -5,8 +5,9 @@ use std::time::Duration;
 use crate::backend::cluster::ClusterStore;
 use crate::backend::guard::DEFAULT_DEADLINE;
 use crate::backend::memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
-use crate::backend::redis::{DEFAULT_CONNECT_TIMEOUT, RedisOptions, RedisStore};
-use crate::backend::{GuardConfig, Guarded, Store};
+use crate::backend::redis::RedisStore;
+use crate::backend::settings::{ConnectionSettings, parse_node_list, seed_url, url_password};
+use crate::backend::{GuardConfig, Guarded, Remote, Store};
 use crate::breaker::{DEFAULT_COOL_DOWN, DEFAULT_THRESHOLD};
 use crate::cache::Cache;
 use crate::error::ConfigError;
@@ -34,18 +35,15 @@ use crate::redact::redact_url;
 #[must_use]
 pub struct CacheBuilder {
     pub(crate) kind: Kind,
-    pub(crate) password: Option<String>,
-    pub(crate) username: Option<String>,
+    pub(crate) connection: ConnectionSettings,
     pub(crate) guard: GuardConfig,
-    pub(crate) connect_timeout: Duration,
     pub(crate) memory_max_entries: usize,
     pub(crate) memory_max_bytes: usize,
     pub(crate) compress_above: Option<usize>,
-    #[cfg(feature = "tls")]
-    pub(crate) root_ca: Option<Vec<u8>>,
+    pub(crate) lease: Duration,
 }
 
-/// The backend a builder builds. (The cluster store adds its variant here.)
+/// The backend a builder builds.
 #[derive(Clone, Debug)]
 pub(crate) enum Kind {
     PassThrough,
@@ -71,17 +69,14 @@ impl std::fmt::Debug for CacheBuilder {
         };
         let mut d = f.debug_struct("CacheBuilder");
         d.field("backend", &kind)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("username", &self.username)
+            .field("connection", &self.connection)
             .field("deadline", &self.guard.deadline)
             .field("breaker_threshold", &self.guard.threshold)
             .field("breaker_cool_down", &self.guard.cool_down)
-            .field("connect_timeout", &self.connect_timeout)
             .field("memory_max_entries", &self.memory_max_entries)
             .field("memory_max_bytes", &self.memory_max_bytes)
-            .field("compress_above", &self.compress_above);
-        #[cfg(feature = "tls")]
-        d.field("tls_root_ca", &self.root_ca.as_ref().map(|_| "set"));
+            .field("compress_above", &self.compress_above)
+            .field("lease", &self.lease);
         d.finish()
     }
 }
@@ -90,19 +85,16 @@ impl Default for CacheBuilder {
     fn default() -> Self {
         CacheBuilder {
             kind: Kind::PassThrough,
-            password: None,
-            username: None,
+            connection: ConnectionSettings::default(),
             guard: GuardConfig::default(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             memory_max_entries: DEFAULT_MAX_ENTRIES,
             memory_max_bytes: DEFAULT_MAX_BYTES,
+            lease: crate::lease::DEFAULT_LEASE,
             compress_above: if cfg!(feature = "compression") {
                 Some(crate::codec::DEFAULT_COMPRESS_ABOVE)
             } else {
                 None
             },
-            #[cfg(feature = "tls")]
-            root_ca: None,
         }
     }
 }
@@ -123,7 +115,7 @@ impl CacheBuilder {
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.kind = if url.contains(',') {
-            Kind::RedisCluster(crate::backend::cluster::parse_node_list(&url, false))
+            Kind::RedisCluster(parse_node_list(&url, false))
         } else {
             Kind::Redis(url)
         };
@@ -141,7 +133,7 @@ impl CacheBuilder {
         self.kind = Kind::RedisCluster(
             nodes
                 .into_iter()
-                .map(|n| crate::backend::cluster::seed_url(n.as_ref(), false))
+                .map(|n| seed_url(n.as_ref(), false))
                 .collect(),
         );
         self
@@ -150,13 +142,13 @@ impl CacheBuilder {
     /// The Redis password, used when the URL carries none (like `REDIS_PASSWORD`).
     /// It never appears in logs, `Debug` output or health reports.
     pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(password.into());
+        self.connection.password = Some(password.into());
         self
     }
 
     /// The Redis ACL user name, used when the URL carries none.
     pub fn username(mut self, username: impl Into<String>) -> Self {
-        self.username = Some(username.into());
+        self.connection.username = Some(username.into());
         self
     }
 
@@ -181,7 +173,7 @@ impl CacheBuilder {
     /// The most time one connection attempt (TCP, TLS, handshake) may take; it runs in
     /// the background, so it may exceed the deadline (default 1 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connection.connect_timeout = timeout;
         self
     }
 
@@ -189,7 +181,7 @@ impl CacheBuilder {
     /// public webpki roots: for a Redis whose certificate comes from a private CA.
     #[cfg(feature = "tls")]
     pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.root_ca = Some(pem.into());
+        self.connection.root_ca = Some(pem.into());
         self
     }
 
@@ -232,72 +224,59 @@ impl CacheBuilder {
         self
     }
 
-    /// The connection settings shared by the single-server and cluster stores.
-    fn redis_options(&self) -> RedisOptions {
-        RedisOptions {
-            password: self.password.clone(),
-            username: self.username.clone(),
-            connect_timeout: Some(self.connect_timeout),
-            #[cfg(feature = "tls")]
-            root_ca: self.root_ca.clone(),
-        }
+    /// How long the caller that loads a missing key may take before another caller
+    /// (on any instance) may load it instead (default 5 s, at least 1 ms). Concurrent
+    /// misses of one key wait up to this long for the loader's value; a loader that
+    /// takes longer does not store what it loaded. See `docs/consistency.md`.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(1));
+        self
     }
 
     /// Builds the cache. Never waits for Redis; `Err` only for a malformed URL.
     pub fn build(self) -> Result<Cache, ConfigError> {
-        let store = match &self.kind {
-            Kind::PassThrough => Store::PassThrough,
-            Kind::Memory => Store::Memory(MemoryStore::new(
-                self.memory_max_entries,
-                self.memory_max_bytes,
-            )),
-            Kind::Redis(url) => {
-                let store = RedisStore::new(url, &self.redis_options())?;
-                let config = self.guard_config_with(store.password());
-                Store::Redis(Guarded::new(store, &config))
+        let remote = match &self.kind {
+            Kind::PassThrough => return Ok(Cache::from_store(Store::PassThrough, None)),
+            Kind::Memory => {
+                let store = MemoryStore::new(self.memory_max_entries, self.memory_max_bytes);
+                return Ok(Cache::with_settings(
+                    Store::Memory(store),
+                    self.compress_above,
+                    self.lease,
+                ));
             }
+            Kind::Redis(url) => Remote::Redis(RedisStore::new(url, &self.connection)?),
             Kind::RedisCluster(seeds) => {
-                let store = ClusterStore::new(seeds, &self.redis_options())?;
+                let store = ClusterStore::new(seeds, &self.connection)?;
                 store.connect_in_background();
-                let config = self.guard_config_with(store.password());
-                Store::RedisCluster(Guarded::new(store, &config))
+                Remote::Cluster(store)
             }
         };
-        Ok(Cache::from_store(store, self.compress_above))
+        let guard = Guarded::new(remote, &self.guard_config());
+        Ok(Cache::with_settings(
+            Store::Remote(guard),
+            self.compress_above,
+            self.lease,
+        ))
     }
 
-    /// The deadline and breaker settings, with `secret` (and the builder's password)
-    /// to scrub from error messages. For every Redis-speaking store.
-    pub(crate) fn guard_config_with(&self, secret: Option<&str>) -> GuardConfig {
+    /// The deadline and breaker settings, with every password the builder knows of (its
+    /// own and those written in URLs) to scrub from error messages.
+    fn guard_config(&self) -> GuardConfig {
         let mut g = self.guard.clone();
-        g.secrets.extend(self.password.iter().cloned());
-        g.secrets.extend(secret.map(str::to_owned));
-        if let Kind::Redis(url) = &self.kind
-            && let Some(pw) = url_password(url)
-        {
-            g.secrets.push(pw);
-        }
-        if let Kind::RedisCluster(seeds) = &self.kind {
-            g.secrets
-                .extend(seeds.iter().filter_map(|s| url_password(s)));
-        }
+        g.secrets.extend(self.connection.password.iter().cloned());
+        let urls: &[String] = match &self.kind {
+            Kind::Redis(url) => std::slice::from_ref(url),
+            Kind::RedisCluster(seeds) => seeds,
+            Kind::PassThrough | Kind::Memory => &[],
+        };
+        g.secrets
+            .extend(urls.iter().filter_map(|u| url_password(u)));
         g.secrets.retain(|s| !s.is_empty());
         g.secrets.sort();
         g.secrets.dedup();
         g
     }
-}
-
-/// The password part of a URL's user info, raw and percent-decoded if different.
-fn url_password(url: &str) -> Option<String> {
-    let redacted = redact_url(url);
-    if redacted == url {
-        return None;
-    }
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    Some(userinfo.split_once(':')?.1.to_owned())
 }
 
 // Keep the defaults visible in one place for the docs.

@@ -1,12 +1,13 @@
 //! [`Cache`]: the transparent cache handle every other part of cacheward uses.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, Store};
+use crate::backend::{Backend, ScriptArg, Store};
 use crate::codec;
 use crate::error::{CacheError, ConfigError};
 use crate::health::CacheHealth;
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) log: LogLimiter,
     /// Compress values whose JSON is longer than this (with the `compression` feature).
     pub(crate) compress_above: Option<usize>,
+    /// How long a lease holder may take to load and fill (see [`crate::lease`]).
+    pub(crate) lease: Duration,
 }
 
 impl std::fmt::Debug for Cache {
@@ -78,11 +81,11 @@ impl std::fmt::Debug for Cache {
 
 /// Measures an operation for the duration metric; free without the `metrics` feature.
 #[derive(Clone, Copy)]
-struct Timer(#[cfg(feature = "metrics")] Instant);
+pub(crate) struct Timer(#[cfg(feature = "metrics")] Instant);
 
 impl Timer {
     #[inline]
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Timer(
             #[cfg(feature = "metrics")]
             Instant::now(),
@@ -100,12 +103,21 @@ fn failure_outcome(err: &CacheError) -> Outcome {
 
 impl Cache {
     pub(crate) fn from_store(store: Store, compress_above: Option<usize>) -> Self {
+        Self::with_settings(store, compress_above, crate::lease::DEFAULT_LEASE)
+    }
+
+    pub(crate) fn with_settings(
+        store: Store,
+        compress_above: Option<usize>,
+        lease: Duration,
+    ) -> Self {
         Cache {
             inner: Arc::new(Inner {
                 store,
                 labels: LabelTable::default(),
                 log: LogLimiter::default(),
                 compress_above,
+                lease,
             }),
         }
     }
@@ -142,6 +154,24 @@ impl Cache {
     /// server that is down at start-up makes operations misses until it comes up.
     pub fn redis(url: &str) -> Result<Self, ConfigError> {
         Self::builder().redis_url(url).build()
+    }
+
+    /// A cache on the Redis Cluster reachable through `nodes`: seed URLs
+    /// (`redis://host:port`, `rediss://…`, credentials allowed) or bare `host:port`
+    /// pairs. One reachable node is enough; the client discovers the rest. Other
+    /// settings: [`Cache::builder`] with
+    /// [`cluster_nodes`](crate::CacheBuilder::cluster_nodes).
+    ///
+    /// Returns `Err` only when the list is empty or an entry is malformed. Nothing is
+    /// waited for: a cluster that is down at start-up makes operations misses until it
+    /// comes up. Batches are split by slot and scripts must keep their keys in one
+    /// slot (see `docs/operations.md` on hash tags).
+    pub fn redis_cluster<I, S>(nodes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::builder().cluster_nodes(nodes).build()
     }
 
     /// Which backend this cache uses.
@@ -238,10 +268,85 @@ impl Cache {
         self.del_labeled(&keys, DIRECT_LABEL).await;
     }
 
+    /// The value cached under `key`, or else what `load` computes, stored for `ttl`.
+    ///
+    /// The same read path as the generated decorators: concurrent misses of `key` make
+    /// one call to `load`, in this process and across every instance sharing the Redis
+    /// (the others wait for its value, bounded by the [lease](crate::CacheBuilder::lease));
+    /// a value loaded while `key` was deleted is not stored; every cache failure is a
+    /// miss, so the answer is always `load`'s or a value `load` gave for this key.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use cacheward::Cache;
+    ///
+    /// let cache = Cache::memory();
+    /// let answer: String = cache
+    ///     .get_or_set("copilot:ai:response:7f3a", Duration::from_secs(3600), || async {
+    ///         "computed once".to_owned()
+    ///     })
+    ///     .await;
+    /// assert_eq!(answer, "computed once");
+    /// # }
+    /// ```
+    pub async fn get_or_set<T, F, Fut>(&self, key: &str, ttl: Duration, load: F) -> T
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let shape = crate::__private::shape::Plain;
+        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, shape, load)
+            .await
+    }
+
+    /// Like [`get_or_set`](Self::get_or_set) for a fallible `load`: an `Err` is returned
+    /// to this caller only, neither stored nor shared with concurrent callers (they
+    /// call `load` themselves).
+    pub async fn try_get_or_set<T, E, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        load: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let shape = crate::__private::shape::ResultValue;
+        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, shape, load)
+            .await
+    }
+
+    /// Deletes every key that starts with `prefix` and returns how many were removed.
+    ///
+    /// Walks the keyspace with `SCAN … MATCH <prefix>*` (on every primary of a cluster)
+    /// and removes what it finds with `UNLINK`, a batch at a time; never `KEYS`, so
+    /// Redis keeps serving other clients meanwhile. Glob characters in `prefix` match
+    /// literally. Each step runs under the operation deadline and the breaker, like
+    /// any other operation. Failures end the purge early: they are logged and counted,
+    /// and the count says how far it got. The memory and pass-through backends answer 0.
+    pub async fn purge_prefix(&self, prefix: &str) -> u64 {
+        let (removed, result) = self.inner.store.purge_prefix(prefix).await;
+        if let Err(err) = result {
+            self.slot(DIRECT_LABEL).counters.failure(&err);
+            tracing::warn!(
+                backend = self.backend().as_str(),
+                removed,
+                error = %err,
+                "cacheward: purge by prefix failed - stopped early"
+            );
+        }
+        removed
+    }
+
     // ---- crate-internal API used by `__private` (the macros) and the rate limiter ----
 
     #[inline]
-    fn slot(&self, label: &'static str) -> &LabelSlot {
+    pub(crate) fn slot(&self, label: &'static str) -> &LabelSlot {
         self.inner.labels.slot(label)
     }
 
@@ -260,7 +365,7 @@ impl Cache {
 
     /// Counts, measures and logs (rate-limited) a failed operation.
     #[cold]
-    fn failed(&self, slot: &LabelSlot, op: Op, err: &CacheError, timer: Timer) {
+    pub(crate) fn failed(&self, slot: &LabelSlot, op: Op, err: &CacheError, timer: Timer) {
         slot.counters.failure(err);
         self.record(slot, op, failure_outcome(err), timer);
         #[cfg(feature = "metrics")]
@@ -283,6 +388,10 @@ impl Cache {
                 Op::Set | Op::SetMany => tracing::warn!(
                     label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
                     "cacheward: cache set failed - continuing without cache"
+                ),
+                Op::Lease => tracing::warn!(
+                    label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
+                    "cacheward: cache lease failed - loading without storing"
                 ),
                 _ => tracing::warn!(
                     label, backend, endpoint, operation, error_type = err.kind_str(), error = %err, suppressed,
@@ -505,14 +614,22 @@ impl Cache {
         }
     }
 
-    /// Deletes keys; failures are logged and counted, never returned.
+    /// Deletes keys, and their leases (so that a load racing this delete does not
+    /// store what it read; see [`crate::lease`]). Failures are logged and counted,
+    /// never returned.
     pub(crate) async fn del_labeled(&self, keys: &[&str], label: &'static str) {
         if keys.is_empty() {
             return;
         }
         let slot = self.slot(label);
         let timer = Timer::start();
-        match self.inner.store.del(keys).await {
+        let lease_keys: Vec<String> = keys.iter().map(|k| crate::lease::lease_key(k)).collect();
+        let all: Vec<&str> = keys
+            .iter()
+            .copied()
+            .chain(lease_keys.iter().map(String::as_str))
+            .collect();
+        match self.inner.store.del(&all).await {
             Ok(()) => {
                 slot.counters.deletes(keys.len() as u64);
                 self.record(slot, Op::Del, Outcome::Ok, timer);
@@ -524,14 +641,14 @@ impl Cache {
     /// Runs a Lua script on the backend (the rate limiter's entry point), under the
     /// deadline and the circuit breaker. Not counted in [`Cache::stats`] (the caller
     /// counts). Backends that are not Redis answer `Err(CacheError::Unsupported)`.
-    #[allow(dead_code, reason = "the rate limiter's entry point")]
     pub(crate) async fn eval_script(
         &self,
         script: &redis::Script,
         keys: &[&str],
         args: &[i64],
     ) -> Result<redis::Value, CacheError> {
-        self.inner.store.eval(script, keys, args).await
+        let args: Vec<ScriptArg<'_>> = args.iter().map(|&n| ScriptArg::Int(n)).collect();
+        self.inner.store.eval(script, keys, &args).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! How values are stored.
 //!
-//! Values are serde_json, so an entry is readable in `redis-cli` and by the seeds'
-//! TypeScript services. With the `compression` feature, a value whose JSON is larger
+//! Values are serde_json, so an entry is readable in `redis-cli` and by services
+//! in other languages that share the keys. With the `compression` feature, a value whose JSON is larger
 //! than the threshold (1 KB by default) is stored LZ4-compressed behind a 4-byte
 //! marker, `\0LZ4`, followed by the uncompressed length (u32, little endian) and the
 //! LZ4 block. No JSON text starts with a NUL byte, so plain and compressed entries

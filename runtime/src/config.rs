@@ -10,6 +10,7 @@
 //! | `REDIS_TLS_ENABLED` | `true`: bare `host:port` cluster seeds use TLS (`rediss://`) |
 //! | `CACHE_ENABLED` | `false` (or `0`, `no`, `off`) turns caching off whatever else is set: the global off switch |
 //! | `CACHE_DEADLINE_MS` | the per-operation deadline (default 20) |
+//! | `CACHE_LEASE_MS` | how long the loader of a missing key may take before another may (default 5000) |
 //! | `CACHE_BREAKER_THRESHOLD` | consecutive failures that open the breaker (default 5) |
 //! | `CACHE_BREAKER_COOLDOWN_MS` | how long the breaker stays open before a probe (default 1000) |
 //! | `CACHE_COMPRESS_ABOVE_BYTES` | with the `compression` feature: the threshold (default 1024; `0` compresses everything that shrinks) |
@@ -53,15 +54,15 @@ impl Cache {
         };
 
         if let Some(enabled) = get("CACHE_ENABLED") {
-            match enabled.to_ascii_lowercase().as_str() {
-                "false" | "0" | "no" | "off" => {
+            match truthy(&enabled) {
+                Some(false) => {
                     tracing::info!(
                         "cacheward: PassThroughCache active - all cache operations disabled (CACHE_ENABLED={enabled})"
                     );
                     return Cache::pass_through();
                 }
-                "true" | "1" | "yes" | "on" => {}
-                _ => tracing::warn!(
+                Some(true) => {}
+                None => tracing::warn!(
                     value = %enabled,
                     "cacheward: CACHE_ENABLED is neither true nor false - caching stays enabled"
                 ),
@@ -71,9 +72,7 @@ impl Cache {
         let builder = tuned_builder(&get);
         let url = get("REDIS_URL");
         let provider = get("CACHE_PROVIDER").map(|p| p.to_ascii_lowercase());
-        if let Some(cluster) =
-            crate::backend::cluster::from_vars(&get, provider.as_deref(), &builder)
-        {
+        if let Some(cluster) = cluster_from_vars(&get, provider.as_deref(), &builder) {
             return cluster.unwrap_or_else(misconfigured);
         }
         match provider.as_deref() {
@@ -128,6 +127,68 @@ impl Cache {
 }
 
 /// Logs the configuration problem once and gives a pass-through cache that reports it.
+/// `true`/`1`/`yes`/`on` and `false`/`0`/`no`/`off` (any case); `None` for anything else.
+fn truthy(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The cluster part of [`Cache::from_vars`]: `None` when the variables do not ask for
+/// a cluster, `Some(Err(problem))` when they ask for one that cannot be built.
+///
+/// A cluster is asked for by `CACHE_PROVIDER=cluster`, or by `REDIS_CLUSTER_NODES`
+/// (unless `CACHE_PROVIDER` names another backend or `REDIS_CLUSTER_ENABLED=false`),
+/// or by `REDIS_CLUSTER_ENABLED=true` with `REDIS_URL`. The seeds come from
+/// `REDIS_CLUSTER_NODES`, else from `REDIS_URL` (comma-separated).
+fn cluster_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+    provider: Option<&str>,
+    builder: &CacheBuilder,
+) -> Option<Result<Cache, String>> {
+    let enabled = get("REDIS_CLUSTER_ENABLED").and_then(|v| truthy(&v));
+    let nodes = get("REDIS_CLUSTER_NODES");
+    let url = get("REDIS_URL");
+    let wanted = match provider {
+        Some("cluster" | "redis-cluster" | "redis_cluster") => true,
+        Some(_) => false,
+        None => match enabled {
+            Some(false) => false,
+            Some(true) => nodes.is_some() || url.is_some(),
+            None => nodes.is_some(),
+        },
+    };
+    if !wanted {
+        return None;
+    }
+    let tls = get("REDIS_TLS_ENABLED").and_then(|v| truthy(&v)) == Some(true)
+        || url
+            .as_deref()
+            .is_some_and(|u| u.trim_start().starts_with("rediss://"));
+    let (source, list) = match (nodes, url) {
+        (Some(nodes), _) => ("REDIS_CLUSTER_NODES", nodes),
+        (None, Some(url)) => ("REDIS_URL", url),
+        (None, None) => {
+            return Some(Err(
+                "CACHE_PROVIDER=cluster but neither REDIS_CLUSTER_NODES nor REDIS_URL is set"
+                    .to_owned(),
+            ));
+        }
+    };
+    let mut b = builder
+        .clone()
+        .cluster_nodes(crate::backend::settings::parse_node_list(&list, tls));
+    if let Some(pw) = get("REDIS_PASSWORD") {
+        b = b.password(pw);
+    }
+    Some(
+        b.build()
+            .map_err(|err| format!("{source} is malformed: {err}")),
+    )
+}
+
 fn misconfigured(reason: String) -> Cache {
     tracing::error!(
         problem = %reason,
@@ -150,6 +211,9 @@ fn tuned_builder(get: &impl Fn(&str) -> Option<String>) -> CacheBuilder {
     };
     if let Some(ms) = number("CACHE_DEADLINE_MS") {
         b = b.deadline(Duration::from_millis(ms));
+    }
+    if let Some(ms) = number("CACHE_LEASE_MS") {
+        b = b.lease(Duration::from_millis(ms));
     }
     let threshold = number("CACHE_BREAKER_THRESHOLD");
     let cool_down = number("CACHE_BREAKER_COOLDOWN_MS");
@@ -275,5 +339,116 @@ mod tests {
             ("CACHE_DEADLINE_MS", "soon"),
         ]);
         assert!(format!("{c:?}").contains("20ms"));
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_environment_selects_the_cluster() {
+        let cluster = |p: &[(&str, &str)]| Cache::from_vars(vars(p)).backend();
+        assert_eq!(
+            cluster(&[("REDIS_CLUSTER_NODES", "127.0.0.1:1,127.0.0.1:2")]),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            cluster(&[
+                ("CACHE_PROVIDER", "cluster"),
+                ("REDIS_URL", "redis://127.0.0.1:1")
+            ]),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            cluster(&[
+                ("REDIS_CLUSTER_ENABLED", "true"),
+                ("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2")
+            ]),
+            Backend::RedisCluster
+        );
+        // A node list with the cluster switched off is not a cluster.
+        assert_eq!(
+            cluster(&[
+                ("REDIS_CLUSTER_ENABLED", "false"),
+                ("REDIS_CLUSTER_NODES", "127.0.0.1:1"),
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+            ]),
+            Backend::Redis
+        );
+        // An explicit provider wins over the node list.
+        assert_eq!(
+            cluster(&[
+                ("CACHE_PROVIDER", "redis"),
+                ("REDIS_CLUSTER_NODES", "127.0.0.1:1"),
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+            ]),
+            Backend::Redis
+        );
+        assert_eq!(cluster(&[]), Backend::PassThrough);
+        // Several URLs are a cluster's seeds, wherever a URL is accepted.
+        assert_eq!(
+            cluster(&[("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2")]),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            Cache::redis("redis://127.0.0.1:1,redis://127.0.0.1:2")
+                .expect("seeds")
+                .backend(),
+            Backend::RedisCluster
+        );
+        assert_eq!(
+            Cache::redis("redis://127.0.0.1:1").expect("url").backend(),
+            Backend::Redis
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_cluster_setting_is_an_unhealthy_pass_through_without_the_password() {
+        for (pairs, expected) in [
+            (
+                &[("CACHE_PROVIDER", "cluster")][..],
+                "neither REDIS_CLUSTER_NODES",
+            ),
+            (
+                &[("REDIS_CLUSTER_NODES", "redis://:pw987@h:notaport")][..],
+                "invalid port",
+            ),
+            (
+                &[
+                    ("REDIS_CLUSTER_NODES", "h:notaport"),
+                    ("REDIS_PASSWORD", "pw987"),
+                ][..],
+                "REDIS_CLUSTER_NODES is malformed",
+            ),
+        ] {
+            let cache = Cache::from_vars(vars(pairs));
+            assert_eq!(cache.backend(), Backend::PassThrough);
+            let health = cache.health().await;
+            assert!(!health.healthy);
+            let err = health.error.expect("a reason");
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("pw987"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tls_and_passwords_from_the_environment() {
+        let cache = Cache::from_vars(vars(&[
+            ("REDIS_CLUSTER_NODES", "h1:6379,h2:6379"),
+            ("REDIS_TLS_ENABLED", "true"),
+            ("REDIS_PASSWORD", "envpw42"),
+        ]));
+        let shown = format!("{cache:?}");
+        assert!(shown.contains("rediss://h1:6379"), "{shown}");
+        assert!(!shown.contains("envpw42"), "{shown}");
     }
 }

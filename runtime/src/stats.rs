@@ -36,6 +36,12 @@ pub struct CacheStats {
     /// How many times the circuit breaker opened (only in [`Cache::stats`](crate::Cache::stats);
     /// zero in per-label stats).
     pub breaker_openings: u64,
+    /// Misses that found another caller (on any instance) loading the key and waited
+    /// for its fill instead of loading too.
+    pub lease_waits: u64,
+    /// Loaded values not stored because their lease was lost: the key was invalidated
+    /// (or the lease expired) while they were being loaded.
+    pub fills_rejected: u64,
 }
 
 impl CacheStats {
@@ -49,6 +55,8 @@ impl CacheStats {
         self.decode_failures += o.decode_failures;
         self.short_circuited += o.short_circuited;
         self.breaker_openings += o.breaker_openings;
+        self.lease_waits += o.lease_waits;
+        self.fills_rejected += o.fills_rejected;
     }
 }
 
@@ -65,6 +73,8 @@ pub(crate) struct Counters {
     deletes: AtomicU64,
     decode_failures: AtomicU64,
     short_circuited: AtomicU64,
+    lease_waits: AtomicU64,
+    fills_rejected: AtomicU64,
 }
 
 impl Counters {
@@ -79,7 +89,17 @@ impl Counters {
             decode_failures: self.decode_failures.load(Relaxed),
             short_circuited: self.short_circuited.load(Relaxed),
             breaker_openings: 0,
+            lease_waits: self.lease_waits.load(Relaxed),
+            fills_rejected: self.fills_rejected.load(Relaxed),
         }
+    }
+
+    pub(crate) fn lease_wait(&self) {
+        self.lease_waits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn fill_rejected(&self) {
+        self.fills_rejected.fetch_add(1, Relaxed);
     }
 
     /// Counts a failed operation (not a skipped one).

@@ -3,7 +3,7 @@
 //! * Warnings about failed operations are rate-limited per operation kind: at most one
 //!   per [`LOG_INTERVAL`], carrying the number of similar warnings suppressed since the
 //!   previous one, so an outage writes a few lines instead of one per request.
-//! * With the `metrics` feature, the seeds' metrics go through the `metrics` facade:
+//! * With the `metrics` feature, the cache's metrics go through the `metrics` facade:
 //!   `cache.operations.total{operation,result,backend,cache}` (counter),
 //!   `cache.operation.duration{operation,result,backend,cache}` (histogram, seconds) and
 //!   `cache.errors.total{operation,backend,errorType,cache}` (counter). `cache` is the
@@ -27,9 +27,11 @@ pub(crate) enum Op {
     Del = 4,
     Decode = 5,
     Encode = 6,
+    /// Taking, filling or releasing a lease.
+    Lease = 7,
 }
 
-const OPS: usize = 7;
+const OPS: usize = 8;
 
 impl Op {
     pub(crate) fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Op {
             Op::Del => "del",
             Op::Decode => "decode",
             Op::Encode => "encode",
+            Op::Lease => "lease",
         }
     }
 }

@@ -32,11 +32,11 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
 use super::Backend;
-use super::guard::RemoteStore;
-use super::redis::{DEFAULT_CONNECT_TIMEOUT, RedisOptions, diagnose_url};
+use super::remote::{PurgeNode, RemoteStore, SCAN_COUNT, ScriptArg};
+use super::settings::{ConnectionSettings, runtime_for_connections};
 use super::slot::key_slot;
 use crate::error::{CacheError, ConfigError};
-use crate::redact::{redact_url, redact_urls};
+use crate::redact::redact_urls;
 
 /// How long the cluster client waits for one node to answer one request. The
 /// cache's per-operation deadline is much shorter and applies on top (the guard);
@@ -46,9 +46,6 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// retried this many times by the client, with a short backoff, so a redirection is
 /// followed within the cache's deadline.
 const RETRIES: u32 = 10;
-
-/// How many keys one `SCAN` step asks for, and the most one `UNLINK` removes.
-const SCAN_COUNT: usize = 500;
 
 /// After a failed connection attempt, calls fail at once with its error for this
 /// long; the next call after it starts a new attempt. (While Redis is down the
@@ -121,147 +118,47 @@ impl std::fmt::Debug for ClusterStore {
     }
 }
 
-/// Turns one entry of a seed list into a URL: `host:port` becomes
-/// `redis://host:port` (or `rediss://` when `tls`); a full URL is kept as is.
-pub(crate) fn seed_url(entry: &str, tls: bool) -> String {
-    let entry = entry.trim();
-    if entry.contains("://") {
-        entry.to_owned()
-    } else if tls {
-        format!("rediss://{entry}")
-    } else {
-        format!("redis://{entry}")
-    }
-}
-
-/// The cluster part of [`Cache::from_vars`](crate::Cache::from_vars): `None` when
-/// the variables do not ask for a cluster, `Some(Err(problem))` when they ask for one
-/// that cannot be built (logged as a misconfiguration by the caller).
-///
-/// A cluster is asked for by `CACHE_PROVIDER=cluster`, or by `REDIS_CLUSTER_NODES`
-/// (unless `CACHE_PROVIDER` names another backend or `REDIS_CLUSTER_ENABLED=false`),
-/// or by `REDIS_CLUSTER_ENABLED=true` with `REDIS_URL`. The seeds come from
-/// `REDIS_CLUSTER_NODES`, else from `REDIS_URL` (comma-separated).
-pub(crate) fn from_vars(
-    get: &impl Fn(&str) -> Option<String>,
-    provider: Option<&str>,
-    builder: &crate::CacheBuilder,
-) -> Option<Result<crate::Cache, String>> {
-    let enabled = get("REDIS_CLUSTER_ENABLED").map(|v| v.to_ascii_lowercase());
-    let enabled = match enabled.as_deref() {
-        Some("true" | "1" | "yes" | "on") => Some(true),
-        Some("false" | "0" | "no" | "off") => Some(false),
-        _ => None,
-    };
-    let nodes = get("REDIS_CLUSTER_NODES");
-    let url = get("REDIS_URL");
-    let wanted = match provider {
-        Some("cluster" | "redis-cluster" | "redis_cluster") => true,
-        Some(_) => false,
-        None => match enabled {
-            Some(false) => false,
-            Some(true) => nodes.is_some() || url.is_some(),
-            None => nodes.is_some(),
-        },
-    };
-    if !wanted {
-        return None;
-    }
-    let tls = matches!(
-        get("REDIS_TLS_ENABLED")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref(),
-        Some("true" | "1" | "yes" | "on")
-    ) || url
-        .as_deref()
-        .is_some_and(|u| u.trim_start().starts_with("rediss://"));
-    let (source, list) = match (nodes, url) {
-        (Some(nodes), _) => ("REDIS_CLUSTER_NODES", nodes),
-        (None, Some(url)) => ("REDIS_URL", url),
-        (None, None) => {
-            return Some(Err(
-                "CACHE_PROVIDER=cluster but neither REDIS_CLUSTER_NODES nor REDIS_URL is set"
-                    .to_owned(),
-            ));
-        }
-    };
-    let seeds = parse_node_list(&list, tls);
-    let mut b = builder.clone().cluster_nodes(seeds);
-    if let Some(pw) = get("REDIS_PASSWORD") {
-        b = b.password(pw);
-    }
-    Some(
-        b.build()
-            .map_err(|err| format!("{source} is malformed: {err}")),
-    )
-}
-
-/// Splits a comma-separated node list (`REDIS_CLUSTER_NODES`) into seed URLs.
-pub(crate) fn parse_node_list(list: &str, tls: bool) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| seed_url(s, tls))
-        .collect()
-}
-
 impl ClusterStore {
     /// A store on the cluster reachable through `seeds` (URLs; one live node is
-    /// enough, the rest of the topology is discovered). The options' password and
+    /// enough, the rest of the topology is discovered). The settings' password and
     /// user name are used when the URLs carry none. Fails only for an empty or
     /// malformed seed list; nothing is contacted here.
-    pub(crate) fn new(seeds: &[String], options: &RedisOptions) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        seeds: &[String],
+        settings: &ConnectionSettings,
+    ) -> Result<Self, ConfigError> {
         if seeds.is_empty() {
             return Err(ConfigError::InvalidUrl(
                 "a Redis Cluster needs at least one seed node".to_owned(),
             ));
         }
-        let shown: Vec<String> = seeds.iter().map(|s| redact_url(s.trim())).collect();
-        let mut infos = Vec::with_capacity(seeds.len());
-        for (seed, display) in seeds.iter().zip(&shown) {
-            let invalid = |why: String| ConfigError::InvalidUrl(format!("{why} (in {display})"));
-            if let Some(why) = diagnose_url(seed) {
-                return Err(invalid(why));
-            }
-            let info = redis::IntoConnectionInfo::into_connection_info(seed.trim())
-                .map_err(|e| invalid(redact_urls(&e.to_string())))?;
-            infos.push(info);
-        }
-        let in_url = infos[0].redis_settings().password().map(str::to_owned);
-        let user_in_url = infos[0].redis_settings().username().is_some();
-        let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        let mut builder = ClusterClient::builder(infos)
-            .connection_timeout(connect_timeout)
+        let endpoints = seeds
+            .iter()
+            .map(|seed| settings.resolve(seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown: Vec<String> = endpoints.iter().map(|e| e.display.clone()).collect();
+        let password = endpoints[0].password.clone();
+        let tls = seeds[0].trim_start().starts_with("rediss://");
+        let infos = endpoints.into_iter().map(|e| e.info).collect::<Vec<_>>();
+        let builder = ClusterClient::builder(infos)
+            .connection_timeout(settings.connect_timeout)
             .response_timeout(RESPONSE_TIMEOUT)
             .retries(RETRIES)
             .min_retry_wait(5)
             .max_retry_wait(250)
             .retry_wait_formula(10, 2);
         #[cfg(feature = "tls")]
-        if let Some(pem) = &options.root_ca
-            && seeds[0].trim_start().starts_with("rediss://")
-        {
-            builder = builder.certs(redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.clone()),
-            });
-        }
-        let mut password = in_url;
-        if password.is_none()
-            && let Some(pw) = options.password.as_deref().filter(|p| !p.is_empty())
-        {
-            builder = builder.password(pw);
-            password = Some(pw.to_owned());
-        }
-        if !user_in_url && let Some(user) = options.username.as_deref().filter(|u| !u.is_empty()) {
-            builder = builder.username(user);
-        }
+        let builder = match settings.tls_certificates() {
+            Some(certs) if tls => builder.certs(certs),
+            _ => builder,
+        };
+        #[cfg(not(feature = "tls"))]
+        let _ = tls;
         let client = builder.build().map_err(|e| {
-            let msg = redact_urls(&e.to_string());
-            let msg = match password.as_deref() {
-                Some(pw) => msg.replace(pw, "***"),
-                None => msg,
-            };
+            let msg = crate::redact::scrub(
+                &redact_urls(&e.to_string()),
+                &password.iter().cloned().collect::<Vec<_>>(),
+            );
             ConfigError::InvalidUrl(format!("{msg} (in {})", shown.join(",")))
         })?;
         let secrets = password.iter().cloned().collect();
@@ -272,14 +169,15 @@ impl ClusterStore {
                 connected: Notify::new(),
                 secrets,
             }),
-            connect_timeout,
+            connect_timeout: settings.connect_timeout,
             endpoint: shown.join(","),
             seeds: shown,
             password,
         })
     }
 
-    /// The password in use, so the guard can scrub it from error messages.
+    /// The password in use.
+    #[cfg(test)]
     pub(crate) fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
@@ -324,13 +222,7 @@ impl ClusterStore {
     /// Spawns one connection attempt on the current runtime; its outcome is stored
     /// in `self.conn` by the task, which then wakes the waiting callers.
     fn start_connecting(&self) -> Result<ConnState, CacheError> {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err(CacheError::Unavailable(
-                "no tokio runtime: cache operations must run inside one".into(),
-            ));
-        };
-        #[cfg(feature = "tls")]
-        super::install_crypto_provider();
+        let runtime = runtime_for_connections()?;
         let config = ClusterConfig::new()
             .set_connection_timeout(self.connect_timeout)
             .set_response_timeout(RESPONSE_TIMEOUT);
@@ -386,45 +278,6 @@ impl ClusterStore {
         fut.await.map_err(CacheError::from)
     }
 
-    /// Deletes every key that starts with `prefix`: `SCAN … MATCH <prefix>*` on each
-    /// primary in turn, `UNLINK` per slot group. Returns how many keys were removed.
-    ///
-    /// Best effort while the topology changes: a slot that moves during the scan may
-    /// be visited twice or not at all. Not bounded by the operation deadline (a purge
-    /// visits the whole keyspace); callers bound it if they need to.
-    pub(crate) async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        let mut c = self.conn().await?;
-        let nodes: String = self
-            .run(redis::cmd("CLUSTER").arg("NODES").query_async(&mut c))
-            .await?;
-        let pattern = format!("{}*", escape_glob(prefix));
-        let mut removed = 0u64;
-        for (host, port) in primaries(&nodes) {
-            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                host: host.clone(),
-                port,
-            });
-            let mut cursor = String::from("0");
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(&cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT);
-                let reply = self.run(c.route_command(scan, route.clone())).await?;
-                let (next, keys): (String, Vec<Vec<u8>>) =
-                    redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
-                removed += self.unlink(&keys).await?;
-                cursor = next;
-                if cursor == "0" {
-                    break;
-                }
-            }
-        }
-        Ok(removed)
-    }
-
     async fn unlink(&self, keys: &[Vec<u8>]) -> Result<u64, CacheError> {
         if keys.is_empty() {
             return Ok(0);
@@ -449,7 +302,9 @@ impl ClusterStore {
 }
 
 impl RemoteStore for ClusterStore {
-    const BACKEND: Backend = Backend::RedisCluster;
+    fn backend(&self) -> Backend {
+        Backend::RedisCluster
+    }
 
     fn endpoint(&self) -> &str {
         &self.endpoint
@@ -559,7 +414,7 @@ impl RemoteStore for ClusterStore {
         &self,
         script: &redis::Script,
         keys: &[&str],
-        args: &[i64],
+        args: &[ScriptArg<'_>],
     ) -> Result<redis::Value, CacheError> {
         if let Some((first, rest)) = keys.split_first() {
             let slot = key_slot(first.as_bytes());
@@ -595,6 +450,47 @@ impl RemoteStore for ClusterStore {
             other => other,
         };
         result.map_err(CacheError::from)
+    }
+
+    /// The live primaries that serve slots, from `CLUSTER NODES`.
+    async fn purge_nodes(&self) -> Result<Vec<PurgeNode>, CacheError> {
+        let mut c = self.conn().await?;
+        let nodes: String = self
+            .run(redis::cmd("CLUSTER").arg("NODES").query_async(&mut c))
+            .await?;
+        Ok(primaries(&nodes)
+            .into_iter()
+            .map(|(host, port)| PurgeNode::Primary { host, port })
+            .collect())
+    }
+
+    /// `SCAN` on one primary, then `UNLINK` per slot group of what it found. Best
+    /// effort while the topology changes: a slot that moves during a purge may be
+    /// visited twice or not at all.
+    async fn purge_step(
+        &self,
+        node: &PurgeNode,
+        pattern: &str,
+        cursor: u64,
+    ) -> Result<(u64, u64), CacheError> {
+        let PurgeNode::Primary { host, port } = node else {
+            return Ok((0, 0));
+        };
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.clone(),
+            port: *port,
+        });
+        let mut c = self.conn().await?;
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        let reply = self.run(c.route_command(scan, route)).await?;
+        let (next, keys): (u64, Vec<Vec<u8>>) =
+            redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
+        Ok((next, self.unlink(&keys).await?))
     }
 
     fn reset_connection(&self) {
@@ -706,7 +602,7 @@ async fn eval_asking(
     ask: &redis::RedisError,
     script: &redis::Script,
     keys: &[&str],
-    args: &[i64],
+    args: &[ScriptArg<'_>],
 ) -> redis::RedisResult<redis::Value> {
     let evalsha = || {
         let mut cmd = redis::cmd("EVALSHA");
@@ -724,19 +620,6 @@ async fn eval_asking(
         }
         other => Ok(other?.pop().unwrap_or(redis::Value::Nil)),
     }
-}
-
-/// Escapes the glob characters of a `SCAN MATCH` pattern so that `prefix` matches
-/// literally.
-pub(crate) fn escape_glob(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 4);
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The live primaries that serve slots, from `CLUSTER NODES` output.
@@ -800,139 +683,9 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .collect()
 }
 
-impl crate::Cache {
-    /// A cache on the Redis Cluster reachable through `nodes`: seed URLs
-    /// (`redis://host:port`, `rediss://…`, credentials allowed) or bare `host:port`
-    /// pairs. One reachable node is enough; the client discovers the rest. Other
-    /// settings: [`Cache::builder`](crate::Cache::builder) with
-    /// [`cluster_nodes`](crate::CacheBuilder::cluster_nodes).
-    ///
-    /// Returns `Err` only when the list is empty or an entry is malformed. Nothing is
-    /// waited for: a cluster that is down at start-up makes operations misses until it
-    /// comes up. Batches are split by slot and scripts must keep their keys in one
-    /// slot (see `docs/operations.md` on hash tags).
-    pub fn redis_cluster<I, S>(nodes: I) -> Result<crate::Cache, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        crate::Cache::builder().cluster_nodes(nodes).build()
-    }
-
-    /// Deletes every key that starts with `prefix` and returns how many were removed.
-    ///
-    /// Walks the keyspace with `SCAN … MATCH <prefix>*` (on every primary of a cluster)
-    /// and removes what it finds with `UNLINK`, a batch at a time; never `KEYS`, so
-    /// Redis keeps serving other clients meanwhile. Glob characters in `prefix` match
-    /// literally. Each step on a single Redis runs under the operation deadline and the
-    /// breaker; a cluster purge is skipped while the breaker is open. Failures end the
-    /// purge early: they are logged and counted, and the count says how far it got.
-    /// The memory and pass-through backends answer 0.
-    pub async fn purge_prefix(&self, prefix: &str) -> u64 {
-        let (removed, result) = match &self.inner.store {
-            super::Store::RedisCluster(g) => {
-                if g.circuit() == crate::breaker::CircuitState::Open {
-                    (0, Err(CacheError::CircuitOpen))
-                } else {
-                    match g.store.purge_prefix(prefix).await {
-                        Ok(n) => (n, Ok(())),
-                        Err(e) => (0, Err(e)),
-                    }
-                }
-            }
-            super::Store::Redis(_) => self.purge_single(prefix).await,
-            _ => (0, Ok(())),
-        };
-        if let Err(err) = result {
-            let slot = self.inner.labels.slot(crate::cache::DIRECT_LABEL);
-            slot.counters.failure(&err);
-            tracing::warn!(
-                backend = self.backend().as_str(),
-                removed,
-                error = %err,
-                "cacheward: purge by prefix failed - stopped early"
-            );
-        }
-        removed
-    }
-
-    /// `SCAN` + `UNLINK` on a single Redis, one step per script run (so each step is
-    /// atomic, bounded by the deadline and seen by the breaker).
-    async fn purge_single(&self, prefix: &str) -> (u64, Result<(), CacheError>) {
-        let script = redis::Script::new(&scan_unlink_script(&format!("{}*", escape_glob(prefix))));
-        let mut cursor: i64 = 0;
-        let mut removed = 0u64;
-        loop {
-            let reply = match self
-                .inner
-                .store
-                .eval(&script, &[], &[cursor, SCAN_COUNT as i64])
-                .await
-            {
-                Ok(v) => v,
-                Err(e) => return (removed, Err(e)),
-            };
-            let (next, n): (String, u64) = match redis::from_redis_value(reply) {
-                Ok(v) => v,
-                Err(e) => return (removed, Err(CacheError::Redis(e.to_string()))),
-            };
-            removed += n;
-            match next.parse::<i64>() {
-                Ok(0) => return (removed, Ok(())),
-                Ok(c) => cursor = c,
-                Err(_) => {
-                    return (
-                        removed,
-                        Err(CacheError::Redis(format!(
-                            "unexpected SCAN cursor {next:?}"
-                        ))),
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// A Lua script running one `SCAN` step with `pattern` (ARGV: cursor, count) and
-/// `UNLINK`ing what it found; returns `{next cursor, keys removed}`.
-fn scan_unlink_script(pattern: &str) -> String {
-    // A long-bracket string literal whose closing bracket does not occur in the
-    // pattern. Lua drops a newline right after the opening bracket, so one is put
-    // there: the pattern itself is kept byte for byte.
-    let mut level = String::new();
-    while pattern.contains(&format!("]{level}]")) || pattern.ends_with(&format!("]{level}")) {
-        level.push('=');
-    }
-    format!(
-        "local r = redis.call('SCAN', ARGV[1], 'MATCH', [{level}[\n{pattern}]{level}], 'COUNT', ARGV[2])\n\
-         local keys = r[2]\n\
-         if #keys > 0 then redis.call('UNLINK', unpack(keys)) end\n\
-         return {{r[1], #keys}}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_lists_become_seed_urls() {
-        assert_eq!(
-            parse_node_list(" redis1:6379, redis2:6379 ,,rediss://r3:7000", false),
-            vec![
-                "redis://redis1:6379",
-                "redis://redis2:6379",
-                "rediss://r3:7000"
-            ]
-        );
-        assert_eq!(parse_node_list("r1:1", true), vec!["rediss://r1:1"]);
-    }
-
-    #[test]
-    fn glob_characters_are_escaped() {
-        assert_eq!(escape_glob("a*b?c[d]e\\f"), "a\\*b\\?c\\[d\\]e\\\\f");
-        assert_eq!(escape_glob("copilot:{t1}:"), "copilot:{t1}:");
-    }
 
     #[test]
     fn groups_keep_the_callers_order_within_a_slot() {
@@ -964,9 +717,9 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
 
     #[test]
     fn debug_output_has_no_password() {
-        let options = RedisOptions {
+        let options = ConnectionSettings {
             password: Some("s3cret".to_owned()),
-            ..RedisOptions::default()
+            ..ConnectionSettings::default()
         };
         let store = ClusterStore::new(&["redis://:hunter2@127.0.0.1:7000".to_owned()], &options)
             .expect("valid seeds");
@@ -989,7 +742,7 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
     async fn scripts_whose_keys_span_slots_are_refused_before_sending() {
         let store = ClusterStore::new(
             &["redis://127.0.0.1:1".to_owned()],
-            &RedisOptions::default(),
+            &ConnectionSettings::default(),
         )
         .expect("seeds");
         let script = redis::Script::new("return 1");
@@ -998,125 +751,6 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             .await
             .expect_err("two slots");
         assert!(err.to_string().contains("slots"), "{err}");
-    }
-
-    #[test]
-    fn the_scan_script_quotes_any_pattern() {
-        let script = scan_unlink_script("a]]b]=]c]=");
-        assert!(script.contains("[==[\na]]b]=]c]=]==]"), "{script}");
-        assert!(scan_unlink_script("x*").contains("[[\nx*]]"));
-    }
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
-    }
-
-    #[tokio::test]
-    async fn the_environment_selects_the_cluster() {
-        use crate::{Backend, Cache};
-        let cluster = |p: &[(&str, &str)]| Cache::from_vars(vars(p)).backend();
-        assert_eq!(
-            cluster(&[("REDIS_CLUSTER_NODES", "127.0.0.1:1,127.0.0.1:2")]),
-            Backend::RedisCluster
-        );
-        assert_eq!(
-            cluster(&[
-                ("CACHE_PROVIDER", "cluster"),
-                ("REDIS_URL", "redis://127.0.0.1:1")
-            ]),
-            Backend::RedisCluster
-        );
-        assert_eq!(
-            cluster(&[
-                ("REDIS_CLUSTER_ENABLED", "true"),
-                ("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2")
-            ]),
-            Backend::RedisCluster
-        );
-        // The seed's .env sets the node list with the cluster switched off.
-        assert_eq!(
-            cluster(&[
-                ("REDIS_CLUSTER_ENABLED", "false"),
-                ("REDIS_CLUSTER_NODES", "127.0.0.1:1"),
-                ("REDIS_URL", "redis://127.0.0.1:1"),
-            ]),
-            Backend::Redis
-        );
-        // An explicit provider wins over the node list.
-        assert_eq!(
-            cluster(&[
-                ("CACHE_PROVIDER", "redis"),
-                ("REDIS_CLUSTER_NODES", "127.0.0.1:1"),
-                ("REDIS_URL", "redis://127.0.0.1:1"),
-            ]),
-            Backend::Redis
-        );
-        assert_eq!(cluster(&[]), Backend::PassThrough);
-        // Several URLs are a cluster's seeds, wherever a URL is accepted.
-        assert_eq!(
-            cluster(&[("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2")]),
-            Backend::RedisCluster
-        );
-        assert_eq!(
-            Cache::redis("redis://127.0.0.1:1,redis://127.0.0.1:2")
-                .expect("seeds")
-                .backend(),
-            Backend::RedisCluster
-        );
-        assert_eq!(
-            Cache::redis("redis://127.0.0.1:1").expect("url").backend(),
-            Backend::Redis
-        );
-    }
-
-    #[tokio::test]
-    async fn a_broken_cluster_setting_is_an_unhealthy_pass_through_without_the_password() {
-        for (pairs, expected) in [
-            (
-                &[("CACHE_PROVIDER", "cluster")][..],
-                "neither REDIS_CLUSTER_NODES",
-            ),
-            (
-                &[("REDIS_CLUSTER_NODES", "redis://:pw987@h:notaport")][..],
-                "invalid port",
-            ),
-            (
-                &[
-                    ("REDIS_CLUSTER_NODES", "h:notaport"),
-                    ("REDIS_PASSWORD", "pw987"),
-                ][..],
-                "REDIS_CLUSTER_NODES is malformed",
-            ),
-        ] {
-            let cache = crate::Cache::from_vars(vars(pairs));
-            assert_eq!(cache.backend(), Backend::PassThrough);
-            let health = cache.health().await;
-            assert!(!health.healthy);
-            let err = health.error.expect("a reason");
-            assert!(err.contains(expected), "{err}");
-            assert!(!err.contains("pw987"), "{err}");
-        }
-    }
-
-    #[tokio::test]
-    async fn tls_and_passwords_from_the_environment() {
-        let cache = crate::Cache::from_vars(vars(&[
-            ("REDIS_CLUSTER_NODES", "h1:6379,h2:6379"),
-            ("REDIS_TLS_ENABLED", "true"),
-            ("REDIS_PASSWORD", "envpw42"),
-        ]));
-        let shown = format!("{cache:?}");
-        assert!(shown.contains("rediss://h1:6379"), "{shown}");
-        assert!(!shown.contains("envpw42"), "{shown}");
     }
 
     #[tokio::test]

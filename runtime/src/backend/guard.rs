@@ -1,8 +1,8 @@
 //! The one layer that gives every Redis-speaking store a deadline and a circuit breaker.
 //!
-//! A store that talks to Redis (the single-server [`RedisStore`](super::redis::RedisStore),
-//! the cluster store) implements [`RemoteStore`]: raw async operations with no
-//! deadline and no breaker of their own. [`Guarded`] wraps it and, for every operation:
+//! A store that talks to Redis implements [`RemoteStore`]: raw async operations with
+//! no deadline and no breaker of their own. [`Guarded`] wraps it and, for every
+//! operation:
 //!
 //! 1. asks the breaker (one atomic load when closed); when open, returns
 //!    [`CacheError::CircuitOpen`] without touching the store;
@@ -12,72 +12,19 @@
 //!    count towards opening the breaker; an error answered by a live server does not;
 //! 4. scrubs the configured secrets from any error message.
 //!
-//! The deadline is `tokio::time::timeout`, one timer registration per operation;
-//! redis-rs's own response timeout is off so there is only one. Measured roughly
-//! (release build, loopback, current-thread runtime, 10,000 sequential GET + JSON
-//! decode): a hand-written `MultiplexedConnection` GET took 6.64 µs, the same wrapped in
-//! `tokio::time::timeout` 6.72 µs, `Cache::get` 6.76 µs (0.98x). When the breaker is
-//! closed, asking it costs one atomic load and a success writes nothing shared.
+//! redis-rs's own response timeout is off, so each operation pays for one timer, and
+//! when the breaker is closed asking it costs one atomic load and a success writes
+//! nothing shared.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::backend::Backend;
+use super::remote::{RemoteStore, ScriptArg};
 use crate::breaker::{Admission, Breaker, CircuitState, Transition};
 use crate::error::CacheError;
 
 /// The default deadline for one Redis operation. See `docs/failover.md`.
 pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_millis(20);
-
-/// Raw operations of a store that talks to Redis. Implementations must not add a
-/// deadline or a breaker ([`Guarded`] does both) and must map redis-rs errors with
-/// `CacheError::from` (which tells outages from refused commands).
-pub(crate) trait RemoteStore: std::fmt::Debug + Send + Sync + 'static {
-    /// Which backend this is (for logs, metrics and [`Cache::backend`](crate::Cache::backend)).
-    const BACKEND: Backend;
-
-    /// Where it connects, for logs and health reports, without any password
-    /// (`redis://:***@10.0.0.5:6379`).
-    fn endpoint(&self) -> &str;
-
-    /// `GET key`.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, CacheError>> + Send;
-    /// `MGET keys...` (or its cluster equivalent), one entry per key, in order.
-    fn get_many(
-        &self,
-        keys: &[&str],
-    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, CacheError>> + Send;
-    /// `SET key value PX ttl_ms`.
-    fn set(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<(), CacheError>> + Send;
-    /// A pipelined `SET .. PX` per entry.
-    fn set_many(
-        &self,
-        entries: &[(&str, Vec<u8>)],
-        ttl: Duration,
-    ) -> impl Future<Output = Result<(), CacheError>> + Send;
-    /// `DEL keys...`.
-    fn del(&self, keys: &[&str]) -> impl Future<Output = Result<(), CacheError>> + Send;
-    /// `PING`.
-    fn ping(&self) -> impl Future<Output = Result<(), CacheError>> + Send;
-    /// `EVALSHA`/`EVAL` of a script (the rate limiter). Must not be retried.
-    #[allow(dead_code, reason = "the rate limiter's entry point")]
-    fn eval(
-        &self,
-        script: &redis::Script,
-        keys: &[&str],
-        args: &[i64],
-    ) -> impl Future<Output = Result<redis::Value, CacheError>> + Send;
-    /// Drops the current connection(s) so that the next operation starts afresh. Called
-    /// before a breaker probe when the client cannot be trusted to recover by itself
-    /// (refused credentials, or the previous probe also timed out: a silent network
-    /// partition). The default does nothing.
-    fn reset_connection(&self) {}
-}
 
 /// Deadline, breaker and log settings shared by every guarded store.
 #[derive(Debug, Clone)]
@@ -205,7 +152,7 @@ impl<S: RemoteStore> Guarded<S> {
     }
 
     fn log_transition(&self, t: Transition, err: Option<&CacheError>) {
-        let backend = S::BACKEND.as_str();
+        let backend = self.store.backend().as_str();
         let (threshold, cool_down) = self.breaker.settings();
         let error = err.map(|e| e.clone().scrubbed(&self.secrets).to_string());
         match t {
@@ -307,14 +254,44 @@ impl<S: RemoteStore> Guarded<S> {
         self.run(self.store.del(keys)).await
     }
 
-    #[allow(dead_code, reason = "the rate limiter's entry point")]
     pub(crate) async fn eval(
         &self,
         script: &redis::Script,
         keys: &[&str],
-        args: &[i64],
+        args: &[ScriptArg<'_>],
     ) -> Result<redis::Value, CacheError> {
         self.run(self.store.eval(script, keys, args)).await
+    }
+
+    /// Deletes every key starting with `prefix`, node by node and `SCAN` step by step,
+    /// each step under the deadline and the breaker like any other operation. Returns
+    /// how many keys were removed, and the failure that ended the purge early.
+    pub(crate) async fn purge_prefix(&self, prefix: &str) -> (u64, Result<(), CacheError>) {
+        let pattern = format!("{}*", super::remote::escape_glob(prefix));
+        let mut removed = 0;
+        let nodes = match self.run(self.store.purge_nodes()).await {
+            Ok(nodes) => nodes,
+            Err(e) => return (0, Err(e)),
+        };
+        for node in &nodes {
+            let mut cursor = 0;
+            loop {
+                match self
+                    .run(self.store.purge_step(node, &pattern, cursor))
+                    .await
+                {
+                    Ok((next, n)) => {
+                        removed += n;
+                        cursor = next;
+                    }
+                    Err(e) => return (removed, Err(e)),
+                }
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        (removed, Ok(()))
     }
 
     /// A `PING` for [`Cache::health`](crate::Cache::health): bounded by the deadline,

@@ -40,6 +40,72 @@ impl Map {
         self.bytes -= k.len() + e.value.len();
         Some(e)
     }
+
+    /// The live value of `key`; an expired entry is removed.
+    fn get(&mut self, key: &str, now: Instant) -> Option<&[u8]> {
+        match self.entries.get(key) {
+            Some(e) if e.expires > now => {}
+            Some(_) => {
+                self.remove(key);
+                return None;
+            }
+            None => return None,
+        }
+        self.entries.get(key).map(|e| e.value.as_slice())
+    }
+
+    /// Stores `value`, evicting the entries closest to expiry while a bound would be
+    /// exceeded. A value that could never fit is not stored.
+    fn set(
+        &mut self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        max_entries: usize,
+        max_bytes: usize,
+    ) {
+        let now = Instant::now();
+        let size = key.len() + value.len();
+        self.remove(key);
+        if size > max_bytes {
+            return;
+        }
+        while self.entries.len() >= max_entries || self.bytes + size > max_bytes {
+            let Some((_, victim)) = self.by_expiry.pop_first() else {
+                break;
+            };
+            if let Some(e) = self.entries.remove(&victim) {
+                self.bytes -= victim.len() + e.value.len();
+            }
+        }
+        let expires = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        self.seq += 1;
+        let seq = self.seq;
+        let key: Arc<str> = Arc::from(key);
+        self.by_expiry.insert((expires, seq), key.clone());
+        self.bytes += size;
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                expires,
+                seq,
+            },
+        );
+    }
+}
+
+/// The answer to a lease request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LeaseReply {
+    /// The key holds a value (filled since the read that missed).
+    Filled(Vec<u8>),
+    /// The caller holds the lease: it loads, then fills.
+    Granted,
+    /// Another caller holds the lease, for about this much longer.
+    Busy(Duration),
 }
 
 #[derive(Debug)]
@@ -64,54 +130,70 @@ impl MemoryStore {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let now = Instant::now();
-        let mut map = self.lock();
-        match map.entries.get(key) {
-            Some(e) if e.expires > now => Some(e.value.clone()),
-            Some(_) => {
-                map.remove(key);
-                None
-            }
-            None => None,
-        }
+        self.lock().get(key, Instant::now()).map(<[u8]>::to_vec)
     }
 
     pub(crate) fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        let now = Instant::now();
-        let size = key.len() + value.len();
-        let mut map = self.lock();
-        map.remove(key);
-        if size > self.max_bytes {
-            return; // could never fit
-        }
-        while map.entries.len() >= self.max_entries || map.bytes + size > self.max_bytes {
-            let Some((_, victim)) = map.by_expiry.pop_first() else {
-                break;
-            };
-            if let Some(e) = map.entries.remove(&victim) {
-                map.bytes -= victim.len() + e.value.len();
-            }
-        }
-        let expires = now
-            .checked_add(ttl)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365));
-        map.seq += 1;
-        let seq = map.seq;
-        let key: Arc<str> = Arc::from(key);
-        map.by_expiry.insert((expires, seq), key.clone());
-        map.bytes += size;
-        map.entries.insert(
-            key,
-            Entry {
-                value,
-                expires,
-                seq,
-            },
-        );
+        self.lock()
+            .set(key, value, ttl, self.max_entries, self.max_bytes);
     }
 
     pub(crate) fn del(&self, key: &str) {
         self.lock().remove(key);
+    }
+
+    /// The lease protocol of [`crate::lease`], in process: the value if `key` holds
+    /// one, else the lease `lease_key` for `token` if nobody holds it.
+    pub(crate) fn acquire_lease(
+        &self,
+        key: &str,
+        lease_key: &str,
+        token: &[u8],
+        lease: Duration,
+    ) -> LeaseReply {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if let Some(value) = map.get(key, now) {
+            return LeaseReply::Filled(value.to_vec());
+        }
+        if let Some(e) = map.entries.get(lease_key).filter(|e| e.expires > now) {
+            return LeaseReply::Busy(e.expires - now);
+        }
+        map.set(
+            lease_key,
+            token.to_vec(),
+            lease,
+            self.max_entries,
+            self.max_bytes,
+        );
+        LeaseReply::Granted
+    }
+
+    /// Stores `value` under `key` if `lease_key` still holds `token`, and ends the
+    /// lease; `false` (nothing stored) when the lease was lost.
+    pub(crate) fn fill_leased(
+        &self,
+        key: &str,
+        lease_key: &str,
+        token: &[u8],
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> bool {
+        let mut map = self.lock();
+        if map.get(lease_key, Instant::now()) != Some(token) {
+            return false;
+        }
+        map.remove(lease_key);
+        map.set(key, value, ttl, self.max_entries, self.max_bytes);
+        true
+    }
+
+    /// Ends the lease `lease_key` if it still holds `token`.
+    pub(crate) fn release_lease(&self, lease_key: &str, token: &[u8]) {
+        let mut map = self.lock();
+        if map.get(lease_key, Instant::now()) == Some(token) {
+            map.remove(lease_key);
+        }
     }
 
     #[cfg(test)]

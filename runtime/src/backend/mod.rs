@@ -1,40 +1,32 @@
 //! The storage backends behind a [`Cache`](crate::Cache).
 //!
-//! [`Store`] is a closed enum (a `match` keeps the hit path free of dynamic dispatch).
-//! Every store that talks to Redis is a [`Guarded`]`<S>` with `S:` [`RemoteStore`], so
-//! the deadline and the circuit breaker live in one place. Adding a Redis-speaking
-//! store (the cluster store) takes: `impl RemoteStore for ClusterStore`, one variant
-//! `Store::RedisCluster(Guarded<ClusterStore>)`, and one arm per method below, each
-//! identical to the `Store::Redis(g)` arm (the compiler lists them).
+//! [`Store`] is a closed enum (a `match` keeps the hit path free of dynamic dispatch)
+//! with one variant per kind of storage: nothing, the in-process map, and Redis. Every
+//! store that talks to Redis sits behind [`Guarded`], so the deadline, the circuit
+//! breaker and secret scrubbing live in one place, and is one variant of [`Remote`]:
+//! a new Redis-speaking store is added there, not here.
 
 use std::time::Duration;
 
 use crate::breaker::CircuitState;
 use crate::error::CacheError;
+use memory::LeaseReply;
 
 pub(crate) mod cluster;
 pub(crate) mod guard;
 pub(crate) mod memory;
 pub(crate) mod redis;
+pub(crate) mod remote;
+pub(crate) mod settings;
 pub(crate) mod slot;
+
+pub(crate) use guard::{GuardConfig, Guarded};
+pub(crate) use remote::{Remote, RemoteStore, ScriptArg};
 
 /// A time to live as the milliseconds of `SET … PX`: at least 1 (PX 0 is an error).
 pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
-
-/// rustls needs a process-wide crypto provider, and cannot pick one by itself when an
-/// application enables several (ring here, aws-lc-rs elsewhere): the first `rediss://`
-/// handshake would panic. Installs ring's unless the application installed one.
-#[cfg(feature = "tls")]
-pub(crate) fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err means another thread installed one first: fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-pub(crate) use guard::{GuardConfig, Guarded};
 
 /// Which kind of storage a [`Cache`](crate::Cache) is using.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,8 +73,7 @@ pub(crate) enum Store {
     /// problem (never a password) and is reported by `health()`.
     Misconfigured(String),
     Memory(memory::MemoryStore),
-    Redis(Guarded<redis::RedisStore>),
-    RedisCluster(Guarded<cluster::ClusterStore>),
+    Remote(Guarded<Remote>),
 }
 
 impl Store {
@@ -90,35 +81,30 @@ impl Store {
         match self {
             Store::PassThrough | Store::Misconfigured(_) => Backend::PassThrough,
             Store::Memory(_) => Backend::Memory,
-            Store::Redis(_) => Backend::Redis,
-            Store::RedisCluster(_) => Backend::RedisCluster,
+            Store::Remote(g) => g.store.backend(),
+        }
+    }
+
+    /// The guarded Redis store, when this is one.
+    pub(crate) fn remote(&self) -> Option<&Guarded<Remote>> {
+        match self {
+            Store::Remote(g) => Some(g),
+            _ => None,
         }
     }
 
     /// Where a remote store connects (password redacted).
     pub(crate) fn endpoint(&self) -> Option<&str> {
-        match self {
-            Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => None,
-            Store::Redis(g) => Some(g.endpoint()),
-            Store::RedisCluster(g) => Some(g.endpoint()),
-        }
+        self.remote().map(Guarded::endpoint)
     }
 
     /// The breaker's state, for stores that have one.
     pub(crate) fn circuit(&self) -> Option<CircuitState> {
-        match self {
-            Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => None,
-            Store::Redis(g) => Some(g.circuit()),
-            Store::RedisCluster(g) => Some(g.circuit()),
-        }
+        self.remote().map(Guarded::circuit)
     }
 
     pub(crate) fn breaker_openings(&self) -> u64 {
-        match self {
-            Store::PassThrough | Store::Misconfigured(_) | Store::Memory(_) => 0,
-            Store::Redis(g) => g.breaker_openings(),
-            Store::RedisCluster(g) => g.breaker_openings(),
-        }
+        self.remote().map_or(0, Guarded::breaker_openings)
     }
 
     #[inline]
@@ -126,8 +112,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Misconfigured(_) => Ok(None),
             Store::Memory(m) => Ok(m.get(key)),
-            Store::Redis(g) => g.get(key).await,
-            Store::RedisCluster(g) => g.get(key).await,
+            Store::Remote(g) => g.get(key).await,
         }
     }
 
@@ -135,8 +120,7 @@ impl Store {
         match self {
             Store::PassThrough | Store::Misconfigured(_) => Ok(vec![None; keys.len()]),
             Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
-            Store::Redis(g) => g.get_many(keys).await,
-            Store::RedisCluster(g) => g.get_many(keys).await,
+            Store::Remote(g) => g.get_many(keys).await,
         }
     }
 
@@ -152,8 +136,7 @@ impl Store {
                 m.set(key, value, ttl);
                 Ok(())
             }
-            Store::Redis(g) => g.set(key, value, ttl).await,
-            Store::RedisCluster(g) => g.set(key, value, ttl).await,
+            Store::Remote(g) => g.set(key, value, ttl).await,
         }
     }
 
@@ -170,8 +153,7 @@ impl Store {
                 }
                 Ok(())
             }
-            Store::Redis(g) => g.set_many(entries, ttl).await,
-            Store::RedisCluster(g) => g.set_many(entries, ttl).await,
+            Store::Remote(g) => g.set_many(entries, ttl).await,
         }
     }
 
@@ -184,8 +166,7 @@ impl Store {
                 }
                 Ok(())
             }
-            Store::Redis(g) => g.del(keys).await,
-            Store::RedisCluster(g) => g.del(keys).await,
+            Store::Remote(g) => g.del(keys).await,
         }
     }
 
@@ -194,23 +175,110 @@ impl Store {
         match self {
             Store::PassThrough | Store::Memory(_) => Ok(()),
             Store::Misconfigured(why) => Err(CacheError::Misconfigured(why.clone())),
-            Store::Redis(g) => g.ping().await,
-            Store::RedisCluster(g) => g.ping().await,
+            Store::Remote(g) => g.ping().await,
         }
     }
 
-    #[allow(dead_code, reason = "the rate limiter's entry point")]
+    /// Runs a Lua script (Redis only).
     pub(crate) async fn eval(
         &self,
         script: &::redis::Script,
         keys: &[&str],
-        args: &[i64],
+        args: &[ScriptArg<'_>],
     ) -> Result<::redis::Value, CacheError> {
         match self {
             Store::PassThrough | Store::Memory(_) => Err(CacheError::Unsupported),
             Store::Misconfigured(why) => Err(CacheError::Misconfigured(why.clone())),
-            Store::Redis(g) => g.eval(script, keys, args).await,
-            Store::RedisCluster(g) => g.eval(script, keys, args).await,
+            Store::Remote(g) => g.eval(script, keys, args).await,
+        }
+    }
+
+    /// Takes the lease `lease_key` on `key` for `token` (see [`crate::lease`]).
+    pub(crate) async fn acquire_lease(
+        &self,
+        key: &str,
+        lease_key: &str,
+        token: &[u8],
+        lease: Duration,
+    ) -> Result<LeaseReply, CacheError> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) => Err(CacheError::Unsupported),
+            Store::Memory(m) => Ok(m.acquire_lease(key, lease_key, token, lease)),
+            Store::Remote(g) => {
+                let ms = i64::try_from(ttl_millis(lease)).unwrap_or(i64::MAX);
+                let reply = g
+                    .eval(
+                        crate::lease::acquire_script(),
+                        &[key, lease_key],
+                        &[ScriptArg::Bytes(token), ScriptArg::Int(ms)],
+                    )
+                    .await?;
+                crate::lease::parse_acquire(reply).ok_or_else(|| {
+                    CacheError::Redis("unexpected reply to the lease script".to_owned())
+                })
+            }
+        }
+    }
+
+    /// Stores `value` under `key` if the lease is still `token`'s; `Ok(false)` when it
+    /// was lost (nothing stored).
+    pub(crate) async fn fill_leased(
+        &self,
+        key: &str,
+        lease_key: &str,
+        token: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) => Ok(false),
+            Store::Memory(m) => Ok(m.fill_leased(key, lease_key, token, value.to_vec(), ttl)),
+            Store::Remote(g) => {
+                let ms = i64::try_from(ttl_millis(ttl)).unwrap_or(i64::MAX);
+                let reply = g
+                    .eval(
+                        crate::lease::fill_script(),
+                        &[key, lease_key],
+                        &[
+                            ScriptArg::Bytes(token),
+                            ScriptArg::Bytes(value),
+                            ScriptArg::Int(ms),
+                        ],
+                    )
+                    .await?;
+                Ok(reply == ::redis::Value::Int(1))
+            }
+        }
+    }
+
+    /// Ends the lease if it is still `token`'s.
+    pub(crate) async fn release_lease(
+        &self,
+        lease_key: &str,
+        token: &[u8],
+    ) -> Result<(), CacheError> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) => Ok(()),
+            Store::Memory(m) => {
+                m.release_lease(lease_key, token);
+                Ok(())
+            }
+            Store::Remote(g) => g
+                .eval(
+                    crate::lease::release_script(),
+                    &[lease_key],
+                    &[ScriptArg::Bytes(token)],
+                )
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Deletes every key starting with `prefix`: `(keys removed, why it stopped early)`.
+    pub(crate) async fn purge_prefix(&self, prefix: &str) -> (u64, Result<(), CacheError>) {
+        match self {
+            Store::Remote(g) => g.purge_prefix(prefix).await,
+            _ => (0, Ok(())),
         }
     }
 }

@@ -16,40 +16,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use redis::FromRedisValue;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, IntoConnectionInfo as _};
 
 use super::Backend;
-use super::guard::RemoteStore;
+use super::remote::{PurgeNode, RemoteStore, SCAN_COUNT, ScriptArg, scan_unlink_script};
+use super::settings::{ConnectionSettings, runtime_for_connections};
 use crate::error::{CacheError, ConfigError};
-use crate::redact::redact_url;
-
-/// The default time allowed for making one connection (TCP, TLS and handshake). It runs
-/// in the background, so it may be longer than the operation deadline.
-pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// How to reach one Redis server.
-#[derive(Clone, Default)]
-pub(crate) struct RedisOptions {
-    /// Used when the URL carries no password (`REDIS_PASSWORD`, or the builder's).
-    pub(crate) password: Option<String>,
-    /// Used when the URL carries no user name.
-    pub(crate) username: Option<String>,
-    pub(crate) connect_timeout: Option<Duration>,
-    /// A PEM CA certificate to trust for `rediss://` instead of the webpki roots.
-    #[cfg(feature = "tls")]
-    pub(crate) root_ca: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for RedisOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisOptions")
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("username", &self.username)
-            .field("connect_timeout", &self.connect_timeout)
-            .finish_non_exhaustive()
-    }
-}
 
 pub(crate) struct RedisStore {
     client: redis::Client,
@@ -72,99 +45,26 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// Names what is wrong with a Redis URL more precisely than redis-rs does
-/// ("Redis URL did not parse"). Never includes the password.
-pub(crate) fn diagnose_url(url: &str) -> Option<String> {
-    let url = url.trim();
-    if url.is_empty() {
-        return Some("the URL is empty".into());
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Some("missing scheme: expected redis://host:port or rediss://host:port".into());
-    };
-    match scheme {
-        "redis" | "rediss" | "valkey" | "valkeys" | "redis+unix" | "valkey+unix" | "unix" => {}
-        "http" | "https" => {
-            return Some(format!(
-                "unsupported scheme '{scheme}': an Upstash REST URL is not a Redis protocol \
-                 endpoint; use the redis:// or rediss:// endpoint"
-            ));
-        }
-        other => {
-            return Some(format!(
-                "unsupported scheme '{other}' (expected redis:// or rediss://)"
-            ));
-        }
-    }
-    if scheme.ends_with("unix") {
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((h, p)) => (h, p.strip_prefix(':')),
-            None => return Some("unterminated IPv6 address".into()),
-        }
-    } else {
-        match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() {
-        return Some("missing host".into());
-    }
-    if let Some(p) = port
-        && p.parse::<u16>().is_err()
-    {
-        return Some(format!("invalid port '{p}' (expected 1-65535)"));
-    }
-    None
-}
-
 impl RedisStore {
-    pub(crate) fn new(url: &str, options: &RedisOptions) -> Result<Self, ConfigError> {
-        let url = url.trim();
-        let display_url = redact_url(url);
-        let invalid = |why: String| ConfigError::InvalidUrl(format!("{why} (in {display_url})"));
-        if let Some(why) = diagnose_url(url) {
-            return Err(invalid(why));
-        }
-        let mut info = url
-            .into_connection_info()
-            .map_err(|e| invalid(crate::redact::redact_urls(&e.to_string())))?;
-        let mut redis_info = info.redis_settings().clone();
-        if redis_info.password().is_none()
-            && let Some(pw) = options.password.as_deref().filter(|p| !p.is_empty())
-        {
-            redis_info = redis_info.set_password(pw);
-        }
-        if redis_info.username().is_none()
-            && let Some(user) = options.username.as_deref().filter(|u| !u.is_empty())
-        {
-            redis_info = redis_info.set_username(user);
-        }
-        let password = redis_info.password().map(str::to_owned);
-        info = info.set_redis_settings(redis_info);
+    pub(crate) fn new(url: &str, settings: &ConnectionSettings) -> Result<Self, ConfigError> {
+        let endpoint = settings.resolve(url)?;
+        let invalid = |e: redis::RedisError| {
+            ConfigError::InvalidUrl(format!(
+                "{} (in {})",
+                crate::redact::redact_urls(&e.to_string()),
+                endpoint.display
+            ))
+        };
         #[cfg(feature = "tls")]
-        let client = match &options.root_ca {
-            Some(pem) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            None => redis::Client::open(info),
+        let client = match settings.tls_certificates() {
+            Some(certs) => redis::Client::build_with_tls(endpoint.info.clone(), certs),
+            None => redis::Client::open(endpoint.info.clone()),
         };
         #[cfg(not(feature = "tls"))]
-        let client = redis::Client::open(info);
-        let client = client.map_err(|e| invalid(crate::redact::redact_urls(&e.to_string())))?;
+        let client = redis::Client::open(endpoint.info.clone());
+        let client = client.map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(
-                options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            ))
+            .set_connection_timeout(Some(settings.connect_timeout))
             // The guard's deadline bounds every operation; a second timer per
             // operation would only cost time.
             .set_response_timeout(None)
@@ -176,12 +76,13 @@ impl RedisStore {
             config,
             conn: ArcSwapOption::empty(),
             init: Mutex::new(()),
-            display_url,
-            password,
+            display_url: endpoint.display,
+            password: endpoint.password,
         })
     }
 
-    /// The password in use, so the guard can scrub it from error messages.
+    /// The password in use.
+    #[cfg(test)]
     pub(crate) fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
@@ -200,20 +101,14 @@ impl RedisStore {
         if let Some(m) = &*self.conn.load() {
             return Ok(ConnectionManager::clone(m));
         }
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(CacheError::Unavailable(
-                "no tokio runtime: cache operations must run inside one".into(),
-            ));
-        }
-        #[cfg(feature = "tls")]
-        super::install_crypto_provider();
+        let runtime = runtime_for_connections()?;
         let manager =
             ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
         self.conn.store(Some(Arc::new(manager.clone())));
         // Drive the first connection attempt to its end even if every caller gives up
         // at its deadline (the lazy connection only progresses while polled).
         let mut driver = manager.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let _ = redis::cmd("PING").query_async::<()>(&mut driver).await;
         });
         tracing::debug!(url = %self.display_url, "cacheward: connecting to Redis in the background");
@@ -237,7 +132,9 @@ impl RedisStore {
 }
 
 impl RemoteStore for RedisStore {
-    const BACKEND: Backend = Backend::Redis;
+    fn backend(&self) -> Backend {
+        Backend::Redis
+    }
 
     fn endpoint(&self) -> &str {
         &self.display_url
@@ -298,7 +195,7 @@ impl RemoteStore for RedisStore {
         &self,
         script: &redis::Script,
         keys: &[&str],
-        args: &[i64],
+        args: &[ScriptArg<'_>],
     ) -> Result<redis::Value, CacheError> {
         let mut c = self.manager()?;
         let mut inv = script.prepare_invoke();
@@ -309,6 +206,34 @@ impl RemoteStore for RedisStore {
             inv.arg(*a);
         }
         Ok(inv.invoke_async(&mut c).await?)
+    }
+
+    async fn purge_nodes(&self) -> Result<Vec<PurgeNode>, CacheError> {
+        Ok(vec![PurgeNode::Server])
+    }
+
+    /// One script run: the `SCAN` step and the `UNLINK` are atomic together.
+    async fn purge_step(
+        &self,
+        _node: &PurgeNode,
+        pattern: &str,
+        cursor: u64,
+    ) -> Result<(u64, u64), CacheError> {
+        let script = redis::Script::new(&scan_unlink_script(pattern));
+        let cursor = i64::try_from(cursor).unwrap_or(0);
+        let reply = self
+            .eval(
+                &script,
+                &[],
+                &[ScriptArg::Int(cursor), ScriptArg::Int(SCAN_COUNT)],
+            )
+            .await?;
+        let (next, removed): (String, u64) =
+            redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
+        let next = next
+            .parse()
+            .map_err(|_| CacheError::Redis(format!("unexpected SCAN cursor {next:?}")))?;
+        Ok((next, removed))
     }
 
     fn reset_connection(&self) {
@@ -324,42 +249,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn malformed_urls_are_named_precisely_without_the_password() {
-        let cases = [
-            ("", "empty"),
-            ("localhost:6379", "missing scheme"),
-            ("http://h:1", "unsupported scheme 'http'"),
-            ("https://x.upstash.io", "Upstash"),
-            ("redis://:hunter2@", "missing host"),
-            ("redis://:hunter2@host:notaport", "invalid port 'notaport'"),
-            ("redis://:hunter2@host:99999", "invalid port '99999'"),
-            ("redis://:hunter2@host:6379/notadb", "database"),
-        ];
-        for (url, expected) in cases {
-            let err = RedisStore::new(url, &RedisOptions::default()).unwrap_err();
-            let msg = err.to_string();
-            assert!(msg.contains(expected), "{url}: {msg}");
-            assert!(!msg.contains("hunter2"), "{url}: {msg}");
-        }
-    }
-
-    #[test]
-    fn good_urls_parse_and_the_password_is_filled_in_only_when_missing() {
-        let opts = RedisOptions {
+    fn the_password_in_use_is_known_and_never_shown() {
+        let settings = ConnectionSettings {
             password: Some("fromenv".into()),
             ..Default::default()
         };
-        let s = RedisStore::new("redis://127.0.0.1:6379/2", &opts).unwrap();
+        let s = RedisStore::new("redis://127.0.0.1:6379/2", &settings).unwrap();
         assert_eq!(s.password(), Some("fromenv"));
-        let s = RedisStore::new("redis://app:inurl@127.0.0.1:6379", &opts).unwrap();
+        let s = RedisStore::new("redis://app:inurl@127.0.0.1:6379", &settings).unwrap();
         assert_eq!(s.password(), Some("inurl"));
         assert_eq!(s.endpoint(), "redis://app:***@127.0.0.1:6379");
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("inurl"), "{dbg}");
-        assert!(RedisStore::new("redis://[::1]:6379", &RedisOptions::default()).is_ok());
-        #[cfg(feature = "tls")]
-        assert!(
-            RedisStore::new("rediss://cache.example.com:6380", &RedisOptions::default()).is_ok()
-        );
+        let err = RedisStore::new("redis://:hunter2@host:99999", &settings).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

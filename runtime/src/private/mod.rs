@@ -7,7 +7,7 @@
 //! logic (single-flight, encoding, counting, logging) lives here.
 
 mod invalidate;
-mod read_through;
+pub(crate) mod read_through;
 pub mod shape;
 mod single_flight;
 
