@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) compress_above: Option<usize>,
     /// How long a lease holder may take to load and fill (see [`crate::lease`]).
     pub(crate) lease: Duration,
+    /// Invalidations that could not reach Redis yet (see [`crate::pending`]).
+    pub(crate) pending: crate::pending::Pending,
 }
 
 impl std::fmt::Debug for Cache {
@@ -118,6 +120,7 @@ impl Cache {
                 log: LogLimiter::default(),
                 compress_above,
                 lease,
+                pending: crate::pending::Pending::default(),
             }),
         }
     }
@@ -183,6 +186,8 @@ impl Cache {
     pub fn stats(&self) -> CacheStats {
         let mut total = self.inner.labels.total();
         total.breaker_openings = self.inner.store.breaker_openings();
+        total.pending_invalidations = self.inner.pending.len() as u64;
+        total.invalidations_dropped = self.inner.pending.dropped();
         total
     }
 
@@ -509,6 +514,11 @@ impl Cache {
         label: &'static str,
     ) -> Result<Option<Vec<u8>>, ReadFailed> {
         let slot = self.slot(label);
+        if self.inner.pending.blocks(key) {
+            // Its invalidation has not reached Redis yet: Redis may hold the old value.
+            slot.counters.misses(1);
+            return Err(ReadFailed);
+        }
         let timer = Timer::start();
         match self.inner.store.get(key).await {
             Ok(Some(v)) => {
@@ -552,6 +562,12 @@ impl Cache {
                     Outcome::Miss
                 };
                 self.record(slot, Op::GetMany, outcome, timer);
+                let mut values = values;
+                for (value, key) in values.iter_mut().zip(keys) {
+                    if self.inner.pending.blocks(key) {
+                        *value = None;
+                    }
+                }
                 values
             }
             Ok(values) => {
@@ -616,26 +632,37 @@ impl Cache {
 
     /// Deletes keys, and their leases (so that a load racing this delete does not
     /// store what it read; see [`crate::lease`]). Failures are logged and counted,
-    /// never returned.
+    /// never returned; a delete that failed because Redis is unreachable is kept and
+    /// replayed until Redis confirms it (see [`crate::pending`]).
     pub(crate) async fn del_labeled(&self, keys: &[&str], label: &'static str) {
         if keys.is_empty() {
             return;
         }
         let slot = self.slot(label);
         let timer = Timer::start();
+        match self.delete_with_leases(keys).await {
+            Ok(()) => {
+                slot.counters.deletes(keys.len() as u64);
+                self.record(slot, Op::Del, Outcome::Ok, timer);
+            }
+            Err(err) if err.is_outage() || matches!(err, CacheError::CircuitOpen) => {
+                slot.counters.failure(&err);
+                self.record(slot, Op::Del, failure_outcome(&err), timer);
+                self.keep_for_replay(keys, label);
+            }
+            Err(err) => self.failed(slot, Op::Del, &err, timer),
+        }
+    }
+
+    /// `DEL` of `keys` and of their lease keys, in one command per slot.
+    pub(crate) async fn delete_with_leases(&self, keys: &[&str]) -> Result<(), CacheError> {
         let lease_keys: Vec<String> = keys.iter().map(|k| crate::lease::lease_key(k)).collect();
         let all: Vec<&str> = keys
             .iter()
             .copied()
             .chain(lease_keys.iter().map(String::as_str))
             .collect();
-        match self.inner.store.del(&all).await {
-            Ok(()) => {
-                slot.counters.deletes(keys.len() as u64);
-                self.record(slot, Op::Del, Outcome::Ok, timer);
-            }
-            Err(err) => self.failed(slot, Op::Del, &err, timer),
-        }
+        self.inner.store.del(&all).await
     }
 
     /// Runs a Lua script on the backend (the rate limiter's entry point), under the

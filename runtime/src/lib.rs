@@ -146,6 +146,7 @@ mod error;
 mod health;
 pub mod key;
 mod lease;
+mod pending;
 pub mod ratelimit;
 mod redact;
 mod stats;

@@ -42,6 +42,12 @@ pub struct CacheStats {
     /// Loaded values not stored because their lease was lost: the key was invalidated
     /// (or the lease expired) while they were being loaded.
     pub fills_rejected: u64,
+    /// Invalidations that could not reach Redis yet and are being retried (only in
+    /// [`Cache::stats`](crate::Cache::stats)); their keys are not served from the cache.
+    pub pending_invalidations: u64,
+    /// Failed invalidations that could not be kept for retry because too many were
+    /// pending (only in [`Cache::stats`](crate::Cache::stats)).
+    pub invalidations_dropped: u64,
 }
 
 impl CacheStats {
@@ -57,6 +63,8 @@ impl CacheStats {
         self.breaker_openings += o.breaker_openings;
         self.lease_waits += o.lease_waits;
         self.fills_rejected += o.fills_rejected;
+        self.pending_invalidations += o.pending_invalidations;
+        self.invalidations_dropped += o.invalidations_dropped;
     }
 }
 
@@ -91,6 +99,8 @@ impl Counters {
             breaker_openings: 0,
             lease_waits: self.lease_waits.load(Relaxed),
             fills_rejected: self.fills_rejected.load(Relaxed),
+            pending_invalidations: 0,
+            invalidations_dropped: 0,
         }
     }
 

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod proxy;
 pub use cluster::RedisCluster;
+pub use proxy::TcpProxy;
 
 /// The deadline of the caches made by [`RedisServer::cache`] and [`Target::cache`]:
 /// long enough that a loaded 2-core CI machine running a debug build never hits it, so

@@ -93,7 +93,18 @@ impl<S: RemoteStore> Permit<'_, S> {
                     g.reset_before_probe
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                g.breaker.on_failure(self.admission, self.generation)
+                let transition = g.breaker.on_failure(self.admission, self.generation);
+                // Opened by timeouts: the connection may be half-open (a partition, a
+                // dead NAT entry) and would never answer again, so the first probe
+                // starts from a fresh connection rather than spending a cool-down to
+                // find that out.
+                if matches!(transition, Some(Transition::Opened { .. }))
+                    && matches!(e, CacheError::Timeout(_))
+                {
+                    g.reset_before_probe
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                transition
             }
             _ => g.breaker.on_success(self.admission),
         };
