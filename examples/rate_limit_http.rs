@@ -4,13 +4,14 @@
 //!
 //! ```text
 //! cargo run --example rate_limit_http                                   # no Redis: allow-all
-//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example rate_limit_http  # limits enforced
+//! CACHE_PROVIDER=memory cargo run --example rate_limit_http             # enforced in this process
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example rate_limit_http  # enforced across processes
 //! ```
 //!
 //! The program starts the server on an ephemeral loopback port, sends it a few
 //! requests, prints what came back, and exits 0, so CI can run it as a smoke test.
 //! Without Redis every request passes (fail-open: rate limiting needs state shared
-//! by all instances, and there is no in-memory stand-in for it).
+//! by all instances), unless the single-process memory cache is asked for.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -56,7 +56,7 @@ impl CacheError {
         )
     }
 
-    /// A short, stable name for logs and the `errorType` metric label.
+    /// A short, stable name for logs and the `error_type` metric label.
     pub(crate) fn kind_str(&self) -> &'static str {
         match self {
             CacheError::Timeout(_) => "timeout",

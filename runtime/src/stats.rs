@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::error::CacheError;
 
 /// A snapshot of a cache's counters.
+///
+/// Serializes as an object with one field per counter plus `hit_ratio`
+/// ([`CacheStats::hit_ratio`], `null` before the first read).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
@@ -51,6 +54,19 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
+    /// `hits / (hits + misses)`: the share of reads that found a value, between 0 and 1;
+    /// `None` before the first read.
+    ///
+    /// ```
+    /// # use cacheward::Cache;
+    /// let stats = Cache::memory().stats();
+    /// assert_eq!(stats.hit_ratio(), None);
+    /// ```
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let reads = self.hits + self.misses;
+        (reads > 0).then(|| self.hits as f64 / reads as f64)
+    }
+
     fn add(&mut self, o: &CacheStats) {
         self.hits += o.hits;
         self.misses += o.misses;
@@ -65,6 +81,24 @@ impl CacheStats {
         self.fills_rejected += o.fills_rejected;
         self.pending_invalidations += o.pending_invalidations;
         self.invalidations_dropped += o.invalidations_dropped;
+    }
+}
+
+impl serde::Serialize for CacheStats {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("CacheStats", 10)?;
+        s.serialize_field("hits", &self.hits)?;
+        s.serialize_field("misses", &self.misses)?;
+        s.serialize_field("hit_ratio", &self.hit_ratio())?;
+        s.serialize_field("errors", &self.errors)?;
+        s.serialize_field("timeouts", &self.timeouts)?;
+        s.serialize_field("sets", &self.sets)?;
+        s.serialize_field("deletes", &self.deletes)?;
+        s.serialize_field("decode_failures", &self.decode_failures)?;
+        s.serialize_field("short_circuited", &self.short_circuited)?;
+        s.serialize_field("breaker_openings", &self.breaker_openings)?;
+        s.end()
     }
 }
 
@@ -322,6 +356,24 @@ mod tests {
         let overflow = snap.iter().find(|(l, _)| *l == OVERFLOW_LABEL).unwrap();
         assert_eq!(overflow.1.sets, 200 - SLOTS as u64);
         assert_eq!(t.total().sets, 200);
+    }
+
+    #[test]
+    fn hit_ratio_and_serialization() {
+        let s = CacheStats {
+            hits: 3,
+            misses: 1,
+            sets: 1,
+            ..Default::default()
+        };
+        assert_eq!(s.hit_ratio(), Some(0.75));
+        assert_eq!(CacheStats::default().hit_ratio(), None);
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(json["hits"], 3);
+        assert_eq!(json["hit_ratio"], 0.75);
+        assert_eq!(json["sets"], 1);
+        assert_eq!(json.as_object().unwrap().len(), 10);
+        assert!(serde_json::to_value(CacheStats::default()).unwrap()["hit_ratio"].is_null());
     }
 
     #[test]

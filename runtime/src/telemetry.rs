@@ -6,7 +6,7 @@
 //! * With the `metrics` feature, the cache's metrics go through the `metrics` facade:
 //!   `cache.operations.total{operation,result,backend,cache}` (counter),
 //!   `cache.operation.duration{operation,result,backend,cache}` (histogram, seconds) and
-//!   `cache.errors.total{operation,backend,errorType,cache}` (counter). `cache` is the
+//!   `cache.errors.total{operation,backend,error_type,cache}` (counter). `cache` is the
 //!   label (a key template, a rate limiter name or `direct`), never a raw key. Metric
 //!   handles are registered once per label and cached, so the hot path does not
 //!   allocate: install your recorder before the first cache operation.
@@ -187,7 +187,7 @@ mod handles {
                     let labels = [
                         ("operation", op.as_str()),
                         ("backend", backend),
-                        ("errorType", kind),
+                        ("error_type", kind),
                         ("cache", label),
                     ];
                     ::metrics::counter!("cache.errors.total", &labels)

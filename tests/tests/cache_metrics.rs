@@ -116,7 +116,7 @@ async fn seed_metrics_are_emitted_by_label_never_by_key() {
     assert!(ops("del", "ok") >= 1);
     assert_eq!(
         recorder.value(
-            "cache.errors.total{backend=redis,cache=direct,errorType=decode,operation=decode}"
+            "cache.errors.total{backend=redis,cache=direct,error_type=decode,operation=decode}"
         ),
         1,
         "{:?}",
@@ -146,7 +146,7 @@ async fn seed_metrics_are_emitted_by_label_never_by_key() {
     assert_eq!(down.get::<u32>("secret-key-d").await, None);
     assert_eq!(
         recorder.value(
-            "cache.errors.total{backend=redis,cache=direct,errorType=unavailable,operation=get}"
+            "cache.errors.total{backend=redis,cache=direct,error_type=unavailable,operation=get}"
         ),
         1,
         "{:?}",

@@ -24,9 +24,9 @@ pub struct Decision {
     /// request would be allowed (`Retry-After`); for a cost above the limit, which
     /// is never allowed, the time until the full limit is back. Zero when `degraded`.
     pub reset_after: Duration,
-    /// `true` when the limit was not enforced: the cache is not Redis (pass-through
-    /// or memory: the allow-all limiter), or Redis failed, timed out or is behind an
-    /// open circuit breaker. Such decisions are always allowed (fail-open).
+    /// `true` when the limit was not enforced: the cache is pass-through (the
+    /// allow-all limiter), or Redis failed, timed out or is behind an open circuit
+    /// breaker. Such decisions are always allowed (fail-open).
     pub degraded: bool,
 }
 

@@ -1,4 +1,5 @@
-//! Distributed rate limiting on Redis that fails open.
+//! Distributed rate limiting on Redis that fails open (and single-process rate
+//! limiting on [`Cache::memory`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -23,17 +24,22 @@
 //!   neither collide with another identifier nor widen [`RateLimiter::reset`]. The
 //!   braces are a Redis Cluster hash tag: all the state of one identifier (in every
 //!   bucket) lives in one slot. Each algorithm keeps its state in exactly one hash key.
-//! * **Fail-open**: on a pass-through or memory cache the limiter allows everything
-//!   (there is no in-memory fallback for distributed state; said once in the log). When
-//!   Redis is down, times out or is behind an open circuit breaker, checks are allowed
-//!   with [`Decision::degraded`] set, a warning is logged at most every 10 s per
-//!   limiter, and the failures are counted ([`RateLimiter::stats`], and the
-//!   `ratelimiter.*` metrics with the `metrics` feature).
+//! * **On [`Cache::memory`]** the same algorithms run in the process, with the same
+//!   answers, on state held by the limiter (shared by its clones, not by two limiters
+//!   built separately): for development and tests, or a service that runs as one
+//!   process. It never fails.
+//! * **Fail-open**: on a pass-through cache the limiter allows everything (it is
+//!   the allow-all limiter; said once in the log). When Redis is down, times out or is
+//!   behind an open circuit breaker, checks are allowed with [`Decision::degraded`]
+//!   set, a warning is logged at most every 10 s per limiter, and the failures are
+//!   counted ([`RateLimiter::stats`], and the `ratelimiter.*` metrics with the
+//!   `metrics` feature, labelled by `bucket`, `backend`, `result` or `error_type`).
 //!
 //! See `docs/rate-limiting.md` for which algorithm to choose and what each guarantees.
 
 mod algorithm;
 mod decision;
+mod local;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
@@ -65,6 +71,8 @@ pub struct RateLimiter {
     algorithm: Algorithm,
     enforcing: bool,
     bucket: Arc<str>,
+    /// The identifiers' state when the cache is [`Cache::memory`].
+    local: Option<Arc<local::LocalState>>,
     /// `<prefix>:ratelimit:<encoded bucket>:`
     key_prefix: Arc<str>,
     shared: Arc<Shared>,
@@ -88,15 +96,19 @@ impl RateLimiter {
     /// with `algorithm` in `cache`.
     ///
     /// On a Redis or Redis Cluster cache the limits are enforced across every
-    /// process that shares the server. On a pass-through or memory cache this is the
-    /// allow-all limiter: every check is allowed and marked `degraded` (rate limiting
-    /// needs state shared by all instances, which only Redis provides).
+    /// process that shares the server. On a memory cache they are enforced in this
+    /// process, on state this limiter and its clones share. On a pass-through cache
+    /// this is the allow-all limiter: every check is allowed and marked `degraded`.
     ///
     /// Give each algorithm configuration its own bucket: two limiters with the same
     /// prefix and bucket share (and would misread) each other's state.
     pub fn new(cache: &Cache, bucket: impl AsRef<str>, algorithm: Algorithm) -> RateLimiter {
         let backend = cache.backend();
-        let enforcing = matches!(backend, Backend::Redis | Backend::RedisCluster);
+        let enforcing = matches!(
+            backend,
+            Backend::Redis | Backend::RedisCluster | Backend::Memory
+        );
+        let local = (backend == Backend::Memory).then(Arc::default);
         let bucket: Arc<str> = Arc::from(bucket.as_ref());
         if !enforcing {
             static LOGGED: AtomicBool = AtomicBool::new(false);
@@ -104,7 +116,7 @@ impl RateLimiter {
                 tracing::warn!(
                     backend = %backend,
                     bucket = %bucket,
-                    "cacheward: AllowAllRateLimiter active - rate limiting disabled (no Redis)"
+                    "cacheward: AllowAllRateLimiter active - rate limiting disabled (pass-through cache)"
                 );
             }
         }
@@ -112,6 +124,7 @@ impl RateLimiter {
             cache: cache.clone(),
             algorithm,
             enforcing,
+            local,
             key_prefix: key_prefix(DEFAULT_PREFIX, &bucket).into(),
             bucket,
             shared: Arc::new(Shared::default()),
@@ -152,8 +165,8 @@ impl RateLimiter {
         self.algorithm.limit()
     }
 
-    /// Whether limits are enforced: `false` for the allow-all limiter (a cache that
-    /// is not Redis).
+    /// Whether limits are enforced: `false` for the allow-all limiter (a
+    /// pass-through cache).
     pub fn is_enforcing(&self) -> bool {
         self.enforcing
     }
@@ -217,7 +230,9 @@ impl RateLimiter {
     pub fn reset(&self, id: impl KeyPart) -> impl Future<Output = ()> + Send + '_ {
         let key = self.key(id);
         async move {
-            if self.enforcing {
+            if let Some(local) = &self.local {
+                local.reset(&key);
+            } else if self.enforcing {
                 self.cache.del_labeled(&[&key], LABEL).await;
             }
         }
@@ -233,6 +248,17 @@ impl RateLimiter {
         if !self.enforcing {
             let decision = Decision::fail_open(self.limit());
             self.record(peek, Outcome::Degraded, backend, Duration::ZERO);
+            return decision;
+        }
+        if let Some(local) = &self.local {
+            let start = Instant::now();
+            let decision = local.check(&key, self.algorithm, cost, peek);
+            let outcome = if decision.allowed {
+                Outcome::Allowed
+            } else {
+                Outcome::Rejected
+            };
+            self.record(peek, outcome, backend, start.elapsed());
             return decision;
         }
         let start = Instant::now();
@@ -277,12 +303,21 @@ impl RateLimiter {
         };
         #[cfg(feature = "metrics")]
         {
-            let result = outcome.as_str();
-            let backend = backend.as_str();
-            metrics::counter!("ratelimiter.checks.total", "result" => result, "backend" => backend)
-                .increment(1);
-            metrics::histogram!("ratelimiter.check.duration", "result" => result, "backend" => backend)
-                .record(elapsed.as_secs_f64());
+            // Registered once per limiter and outcome (the backend of a cache never
+            // changes), so a check does not allocate.
+            let (counter, histogram) = c.metrics[outcome as usize].get_or_init(|| {
+                let labels = [
+                    ("bucket", self.bucket.to_string()),
+                    ("result", outcome.as_str().to_owned()),
+                    ("backend", backend.as_str().to_owned()),
+                ];
+                (
+                    metrics::counter!("ratelimiter.checks.total", &labels),
+                    metrics::histogram!("ratelimiter.check.duration", &labels),
+                )
+            });
+            counter.increment(1);
+            histogram.record(elapsed.as_secs_f64());
         }
         #[cfg(not(feature = "metrics"))]
         let _ = (backend, elapsed);
@@ -297,6 +332,7 @@ impl RateLimiter {
         #[cfg(feature = "metrics")]
         metrics::counter!(
             "ratelimiter.errors.total",
+            "bucket" => self.bucket.to_string(),
             "backend" => backend.as_str(),
             "error_type" => failure.kind()
         )
@@ -331,9 +367,9 @@ fn key_prefix(prefix: &str, bucket: &str) -> String {
 
 #[derive(Debug, Clone, Copy)]
 enum Outcome {
-    Allowed,
-    Rejected,
-    Degraded,
+    Allowed = 0,
+    Rejected = 1,
+    Degraded = 2,
 }
 
 impl Outcome {
@@ -378,15 +414,16 @@ impl std::fmt::Display for Failure {
 
 /// A snapshot of a limiter's counters since it was created.
 ///
-/// `checks == allowed + rejected + degraded`; peeks are not checks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `checks == allowed + rejected + degraded`; peeks are not checks. Serializes as an
+/// object with one field per counter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RateLimiterStats {
     /// Checks made (`check`, `check_detailed`, `check_n`).
     pub checks: u64,
-    /// Checks Redis allowed.
+    /// Checks the limit allowed.
     pub allowed: u64,
-    /// Checks Redis rejected.
+    /// Checks the limit rejected.
     pub rejected: u64,
     /// Checks allowed without enforcement: allow-all limiter, or Redis failing.
     pub degraded: u64,
@@ -408,6 +445,9 @@ struct Shared {
     next_warn_ms: AtomicI64,
     /// Warnings held back since the last one logged.
     suppressed: AtomicU64,
+    /// `ratelimiter.checks.total` and `ratelimiter.check.duration` per [`Outcome`].
+    #[cfg(feature = "metrics")]
+    metrics: [std::sync::OnceLock<(metrics::Counter, metrics::Histogram)>; 3],
 }
 
 impl Default for Shared {
@@ -421,6 +461,8 @@ impl Default for Shared {
             timeouts: AtomicU64::new(0),
             next_warn_ms: AtomicI64::new(i64::MIN),
             suppressed: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            metrics: Default::default(),
         }
     }
 }
@@ -530,9 +572,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn non_redis_caches_give_an_allow_all_limiter() {
-        for cache in [Cache::pass_through(), Cache::memory()] {
-            let l = limiter(&cache);
+    async fn a_pass_through_cache_gives_an_allow_all_limiter() {
+        {
+            let l = limiter(&Cache::pass_through());
             assert!(!l.is_enforcing());
             for _ in 0..10 {
                 let d = l.check_detailed("x").await;
@@ -545,6 +587,58 @@ mod tests {
             let s = l.stats();
             assert_eq!((s.checks, s.degraded, s.allowed, s.errors), (12, 12, 0, 0));
         }
+    }
+
+    #[tokio::test]
+    async fn a_memory_cache_enforces_in_the_process() {
+        let l = RateLimiter::new(
+            &Cache::memory(),
+            "api",
+            Algorithm::fixed_window(3, Duration::from_secs(3600)),
+        );
+        assert!(l.is_enforcing());
+        let clone = l.clone();
+        for left in [2, 1, 0] {
+            let d = l.check_detailed("x").await;
+            assert!(d.allowed && !d.degraded, "{d:?}");
+            assert_eq!(d.remaining, left);
+        }
+        // Clones share the state; other identifiers have their own.
+        let d = clone.check_detailed("x").await;
+        assert!(
+            !d.allowed && !d.degraded && d.reset_after > Duration::ZERO,
+            "{d:?}"
+        );
+        assert!(l.check("y").await);
+        assert!(!l.peek("x").await.allowed);
+        l.reset("x").await;
+        assert_eq!(l.peek("x").await.remaining, 3);
+        let s = l.stats();
+        assert_eq!(
+            (s.checks, s.allowed, s.rejected, s.degraded, s.errors),
+            (5, 4, 1, 0, 0)
+        );
+        // Another limiter, even with the same bucket, has its own state.
+        let other = RateLimiter::new(
+            &Cache::memory(),
+            "api",
+            Algorithm::fixed_window(3, Duration::from_secs(3600)),
+        );
+        assert!(other.check("x").await);
+    }
+
+    #[test]
+    fn stats_serialize_with_field_names() {
+        let s = RateLimiterStats {
+            checks: 3,
+            allowed: 2,
+            rejected: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(s).unwrap(),
+            serde_json::json!({"checks": 3, "allowed": 2, "rejected": 1, "degraded": 0, "errors": 0, "timeouts": 0})
+        );
     }
 
     #[tokio::test]
@@ -679,25 +773,27 @@ mod metrics_tests {
         let seen = seen.lock().unwrap();
         let get = |k: &str| seen.get(k).copied().unwrap_or(0.0);
         assert_eq!(
-            get("ratelimiter.checks.total{backend=passthrough,result=degraded}"),
+            get("ratelimiter.checks.total{backend=passthrough,bucket=m,result=degraded}"),
             3.0,
             "{seen:#?}"
         );
         assert_eq!(
-            get("ratelimiter.check.duration{backend=passthrough,result=degraded}"),
+            get("ratelimiter.check.duration{backend=passthrough,bucket=m,result=degraded}"),
             3.0
         );
         assert_eq!(
-            get("ratelimiter.checks.total{backend=redis,result=degraded}"),
+            get("ratelimiter.checks.total{backend=redis,bucket=m,result=degraded}"),
             2.0
         );
         assert_eq!(
-            get("ratelimiter.check.duration{backend=redis,result=degraded}"),
+            get("ratelimiter.check.duration{backend=redis,bucket=m,result=degraded}"),
             2.0
         );
         let errors: f64 = seen
             .iter()
-            .filter(|(k, _)| k.starts_with("ratelimiter.errors.total{backend=redis,error_type="))
+            .filter(|(k, _)| {
+                k.starts_with("ratelimiter.errors.total{backend=redis,bucket=m,error_type=")
+            })
             .map(|(_, v)| v)
             .sum();
         assert_eq!(errors, 3.0, "two checks and a peek: {seen:#?}");
