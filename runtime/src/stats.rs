@@ -87,7 +87,7 @@ impl CacheStats {
 impl serde::Serialize for CacheStats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("CacheStats", 10)?;
+        let mut s = serializer.serialize_struct("CacheStats", 14)?;
         s.serialize_field("hits", &self.hits)?;
         s.serialize_field("misses", &self.misses)?;
         s.serialize_field("hit_ratio", &self.hit_ratio())?;
@@ -98,6 +98,10 @@ impl serde::Serialize for CacheStats {
         s.serialize_field("decode_failures", &self.decode_failures)?;
         s.serialize_field("short_circuited", &self.short_circuited)?;
         s.serialize_field("breaker_openings", &self.breaker_openings)?;
+        s.serialize_field("lease_waits", &self.lease_waits)?;
+        s.serialize_field("fills_rejected", &self.fills_rejected)?;
+        s.serialize_field("pending_invalidations", &self.pending_invalidations)?;
+        s.serialize_field("invalidations_dropped", &self.invalidations_dropped)?;
         s.end()
     }
 }
@@ -372,7 +376,7 @@ mod tests {
         assert_eq!(json["hits"], 3);
         assert_eq!(json["hit_ratio"], 0.75);
         assert_eq!(json["sets"], 1);
-        assert_eq!(json.as_object().unwrap().len(), 10);
+        assert_eq!(json.as_object().unwrap().len(), 14);
         assert!(serde_json::to_value(CacheStats::default()).unwrap()["hit_ratio"].is_null());
     }
 
