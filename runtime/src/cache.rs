@@ -69,6 +69,15 @@ pub(crate) struct Inner {
     pub(crate) lease: Duration,
     /// Invalidations that could not reach Redis yet (see [`crate::pending`]).
     pub(crate) pending: crate::pending::Pending,
+    /// The in-process tier in front of Redis, when enabled (see [`crate::near`]).
+    pub(crate) near: Option<Arc<crate::near::Near>>,
+}
+
+/// Settings of a [`Cache`] beyond its store.
+pub(crate) struct Tuning {
+    pub(crate) compress_above: Option<usize>,
+    pub(crate) lease: Duration,
+    pub(crate) near: Option<Arc<crate::near::Near>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -105,23 +114,35 @@ fn failure_outcome(err: &CacheError) -> Outcome {
 
 impl Cache {
     pub(crate) fn from_store(store: Store, compress_above: Option<usize>) -> Self {
-        Self::with_settings(store, compress_above, crate::lease::DEFAULT_LEASE)
+        let tuning = Tuning {
+            compress_above,
+            lease: crate::lease::DEFAULT_LEASE,
+            near: None,
+        };
+        Self::from_parts(store, tuning)
     }
 
-    pub(crate) fn with_settings(
-        store: Store,
-        compress_above: Option<usize>,
-        lease: Duration,
-    ) -> Self {
+    pub(crate) fn from_parts(store: Store, tuning: Tuning) -> Self {
         Cache {
             inner: Arc::new(Inner {
                 store,
                 labels: LabelTable::default(),
                 log: LogLimiter::default(),
-                compress_above,
-                lease,
+                compress_above: tuning.compress_above,
+                lease: tuning.lease,
                 pending: crate::pending::Pending::default(),
+                near: tuning.near,
             }),
+        }
+    }
+
+    /// Evicts `keys` from the near cache before this instance writes or deletes them.
+    #[inline]
+    pub(crate) fn evict_near(&self, keys: &[&str]) {
+        if let Some(near) = &self.inner.near {
+            for key in keys {
+                near.invalidate(key);
+            }
         }
     }
 
@@ -412,7 +433,7 @@ impl Cache {
         key: &str,
         label: &'static str,
     ) -> Option<T> {
-        self.try_get_labeled(key, label).await.ok().flatten()
+        self.try_get_labeled(key, label, None).await.ok().flatten()
     }
 
     /// Like [`get_labeled`](Self::get_labeled), but says when the read failed because
@@ -421,8 +442,9 @@ impl Cache {
         &self,
         key: &str,
         label: &'static str,
+        ttl: Option<Duration>,
     ) -> Result<Option<T>, ReadFailed> {
-        match self.try_get_raw(key, label).await? {
+        match self.try_get_raw(key, label, ttl).await? {
             Some(bytes) => Ok(self.decode_or_evict(key, &bytes, label)),
             None => Ok(None),
         }
@@ -512,6 +534,7 @@ impl Cache {
         &self,
         key: &str,
         label: &'static str,
+        ttl: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, ReadFailed> {
         let slot = self.slot(label);
         if self.inner.pending.blocks(key) {
@@ -520,10 +543,25 @@ impl Cache {
             return Err(ReadFailed);
         }
         let timer = Timer::start();
+        let ticket = match &self.inner.near {
+            Some(near) => {
+                near.ensure_feed();
+                if let Some(bytes) = near.get(key) {
+                    slot.counters.near_hit();
+                    self.record(slot, Op::Get, Outcome::NearHit, timer);
+                    return Ok(Some(bytes.to_vec()));
+                }
+                near.ticket()
+            }
+            None => None,
+        };
         match self.inner.store.get(key).await {
             Ok(Some(v)) => {
                 slot.counters.hits(1);
                 self.record(slot, Op::Get, Outcome::Hit, timer);
+                if let (Some(near), Some(ticket)) = (&self.inner.near, ticket) {
+                    near.insert(key, &v, ticket, ttl);
+                }
                 Ok(Some(v))
             }
             Ok(None) => {
@@ -599,6 +637,7 @@ impl Cache {
         let slot = self.slot(label);
         let timer = Timer::start();
         let ttl = ttl.max(Duration::from_millis(1));
+        self.evict_near(&[key]);
         match self.inner.store.set(key, bytes, ttl).await {
             Ok(()) => {
                 slot.counters.sets(1);
@@ -621,6 +660,10 @@ impl Cache {
         let slot = self.slot(label);
         let timer = Timer::start();
         let ttl = ttl.max(Duration::from_millis(1));
+        if self.inner.near.is_some() {
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+            self.evict_near(&keys);
+        }
         match self.inner.store.set_many(entries, ttl).await {
             Ok(()) => {
                 slot.counters.sets(entries.len() as u64);
@@ -656,6 +699,7 @@ impl Cache {
 
     /// `DEL` of `keys` and of their lease keys, in one command per slot.
     pub(crate) async fn delete_with_leases(&self, keys: &[&str]) -> Result<(), CacheError> {
+        self.evict_near(keys);
         let lease_keys: Vec<String> = keys.iter().map(|k| crate::lease::lease_key(k)).collect();
         let all: Vec<&str> = keys
             .iter()

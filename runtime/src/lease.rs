@@ -171,6 +171,7 @@ impl LeaseGuard {
     pub(crate) async fn fill(mut self, value: &[u8], ttl: Duration) {
         self.done = true;
         let slot = self.cache.slot(self.label);
+        self.cache.evict_near(&[&self.key]);
         match self
             .cache
             .inner

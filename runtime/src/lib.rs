@@ -146,6 +146,7 @@ mod error;
 mod health;
 pub mod key;
 mod lease;
+mod near;
 mod pending;
 pub mod ratelimit;
 mod redact;

@@ -20,8 +20,10 @@ use crate::error::CacheError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
-    /// Reads that found a value.
+    /// Reads that found a value in Redis (or the memory backend).
     pub hits: u64,
+    /// Reads answered by the near cache, without a round trip (not counted in `hits`).
+    pub near_hits: u64,
     /// Reads that found nothing (errors, skipped reads and undecodable values count here too).
     pub misses: u64,
     /// Operations that failed (including timeouts; not operations skipped by the breaker).
@@ -54,8 +56,8 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
-    /// `hits / (hits + misses)`: the share of reads that found a value, between 0 and 1;
-    /// `None` before the first read.
+    /// `(hits + near_hits) / (hits + near_hits + misses)`: the share of reads that found
+    /// a value, between 0 and 1; `None` before the first read.
     ///
     /// ```
     /// # use cacheward::Cache;
@@ -63,12 +65,14 @@ impl CacheStats {
     /// assert_eq!(stats.hit_ratio(), None);
     /// ```
     pub fn hit_ratio(&self) -> Option<f64> {
-        let reads = self.hits + self.misses;
-        (reads > 0).then(|| self.hits as f64 / reads as f64)
+        let found = self.hits + self.near_hits;
+        let reads = found + self.misses;
+        (reads > 0).then(|| found as f64 / reads as f64)
     }
 
     fn add(&mut self, o: &CacheStats) {
         self.hits += o.hits;
+        self.near_hits += o.near_hits;
         self.misses += o.misses;
         self.errors += o.errors;
         self.timeouts += o.timeouts;
@@ -87,8 +91,9 @@ impl CacheStats {
 impl serde::Serialize for CacheStats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("CacheStats", 14)?;
+        let mut s = serializer.serialize_struct("CacheStats", 15)?;
         s.serialize_field("hits", &self.hits)?;
+        s.serialize_field("near_hits", &self.near_hits)?;
         s.serialize_field("misses", &self.misses)?;
         s.serialize_field("hit_ratio", &self.hit_ratio())?;
         s.serialize_field("errors", &self.errors)?;
@@ -119,6 +124,7 @@ pub(crate) struct Counters {
     deletes: AtomicU64,
     decode_failures: AtomicU64,
     short_circuited: AtomicU64,
+    near_hits: AtomicU64,
     lease_waits: AtomicU64,
     fills_rejected: AtomicU64,
 }
@@ -127,6 +133,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Relaxed),
+            near_hits: self.near_hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             errors: self.errors.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
@@ -140,6 +147,10 @@ impl Counters {
             pending_invalidations: 0,
             invalidations_dropped: 0,
         }
+    }
+
+    pub(crate) fn near_hit(&self) {
+        self.near_hits.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn lease_wait(&self) {
@@ -376,7 +387,7 @@ mod tests {
         assert_eq!(json["hits"], 3);
         assert_eq!(json["hit_ratio"], 0.75);
         assert_eq!(json["sets"], 1);
-        assert_eq!(json.as_object().unwrap().len(), 14);
+        assert_eq!(json.as_object().unwrap().len(), 15);
         assert!(serde_json::to_value(CacheStats::default()).unwrap()["hit_ratio"].is_null());
     }
 

@@ -104,6 +104,8 @@ pub(crate) enum Outcome {
     Error = 3,
     Timeout = 4,
     Skipped = 5,
+    /// Answered by the near cache.
+    NearHit = 6,
 }
 
 #[cfg(feature = "metrics")]
@@ -113,7 +115,7 @@ mod handles {
     use super::{OPS, Op, Outcome};
     use crate::error::CacheError;
 
-    const OUTCOMES: usize = 6;
+    const OUTCOMES: usize = 7;
     const ERROR_KINDS: usize = 9;
 
     impl Outcome {
@@ -125,6 +127,7 @@ mod handles {
                 Outcome::Error => "error",
                 Outcome::Timeout => "timeout",
                 Outcome::Skipped => "skipped",
+                Outcome::NearHit => "near_hit",
             }
         }
     }

@@ -61,7 +61,10 @@ where
     // A read that failed because Redis is unreachable or slow is a miss, but its fill
     // is skipped: a lease or a SET into a Redis that just failed would only wait out
     // another deadline. The next read after Redis recovers fills the key.
-    let read_failed = match cache.try_get_labeled::<M::Stored>(key, label).await {
+    let read_failed = match cache
+        .try_get_labeled::<M::Stored>(key, label, Some(ttl))
+        .await
+    {
         Ok(Some(value)) => return M::from_stored(value),
         Ok(None) => false,
         Err(_) => true,
