@@ -324,7 +324,7 @@ impl Cache {
         Fut: Future<Output = T>,
     {
         let shape = crate::__private::shape::Plain;
-        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, shape, load)
+        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, &[], shape, load)
             .await
     }
 
@@ -343,7 +343,7 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let shape = crate::__private::shape::ResultValue;
-        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, shape, load)
+        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, &[], shape, load)
             .await
     }
 

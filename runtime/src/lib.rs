@@ -151,7 +151,9 @@ mod pending;
 pub mod ratelimit;
 mod redact;
 mod stats;
+mod tags;
 mod telemetry;
+mod util;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]

@@ -188,6 +188,39 @@ impl MemoryStore {
         true
     }
 
+    /// Deletes `key` if it holds exactly `value`.
+    pub(crate) fn del_if_equal(&self, key: &str, value: &[u8]) {
+        let mut map = self.lock();
+        if map.get(key, Instant::now()) == Some(value) {
+            map.remove(key);
+        }
+    }
+
+    /// A tag counter (see [`crate::tags`]): its value, created as `fresh` when missing;
+    /// with `bump`, changed (incremented, or `fresh` when missing).
+    pub(crate) fn counter(&self, key: &str, fresh: &str, bump: bool) -> String {
+        let mut map = self.lock();
+        let current = map
+            .get(key, Instant::now())
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let value = match (current, bump) {
+            (Some(n), false) => return n.to_string(),
+            (Some(n), true) => n.wrapping_add(1).to_string(),
+            (None, _) => fresh.to_owned(),
+        };
+        // Counters never expire (a year is forever for a cache entry).
+        let forever = Duration::from_secs(365 * 86_400);
+        map.set(
+            key,
+            value.clone().into_bytes(),
+            forever,
+            self.max_entries,
+            self.max_bytes,
+        );
+        value
+    }
+
     /// Ends the lease `lease_key` if it still holds `token`.
     pub(crate) fn release_lease(&self, lease_key: &str, token: &[u8]) {
         let mut map = self.lock();

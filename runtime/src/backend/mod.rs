@@ -251,6 +251,25 @@ impl Store {
         }
     }
 
+    /// Deletes `key` if it still holds exactly `value` (an entry found stale).
+    pub(crate) async fn del_if_equal(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) => Ok(()),
+            Store::Memory(m) => {
+                m.del_if_equal(key, value);
+                Ok(())
+            }
+            Store::Remote(g) => g
+                .eval(
+                    crate::tags::del_if_equal_script(),
+                    &[key],
+                    &[ScriptArg::Bytes(value)],
+                )
+                .await
+                .map(drop),
+        }
+    }
+
     /// Ends the lease if it is still `token`'s.
     pub(crate) async fn release_lease(
         &self,
