@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) pending: crate::pending::Pending,
     /// The in-process tier in front of Redis, when enabled (see [`crate::near`]).
     pub(crate) near: Option<Arc<crate::near::Near>>,
+    /// Refresh-ahead and stale-if-error state (see [`crate::freshness`]).
+    pub(crate) freshness: crate::freshness::Freshness,
 }
 
 /// Settings of a [`Cache`] beyond its store.
@@ -132,6 +134,7 @@ impl Cache {
                 lease: tuning.lease,
                 pending: crate::pending::Pending::default(),
                 near: tuning.near,
+                freshness: crate::freshness::Freshness::default(),
             }),
         }
     }
@@ -323,9 +326,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
+        let plan = crate::__private::read_through::Plan::new(DIRECT_LABEL, ttl, key);
         let shape = crate::__private::shape::Plain;
-        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, &[], shape, load)
-            .await
+        let no_refresh = crate::__private::read_through::NoRefresh;
+        crate::__private::read_through::load_through(self, &plan, shape, load, no_refresh).await
     }
 
     /// Like [`get_or_set`](Self::get_or_set) for a fallible `load`: an `Err` is returned
@@ -342,9 +346,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let plan = crate::__private::read_through::Plan::new(DIRECT_LABEL, ttl, key);
         let shape = crate::__private::shape::ResultValue;
-        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, &[], shape, load)
-            .await
+        let no_refresh = crate::__private::read_through::NoRefresh;
+        crate::__private::read_through::load_through(self, &plan, shape, load, no_refresh).await
     }
 
     /// Deletes every key that starts with `prefix` and returns how many were removed.
@@ -444,8 +449,8 @@ impl Cache {
         label: &'static str,
         ttl: Option<Duration>,
     ) -> Result<Option<T>, ReadFailed> {
-        match self.try_get_raw(key, label, ttl).await? {
-            Some(bytes) => Ok(self.decode_or_evict(key, &bytes, label)),
+        match self.try_get_raw(key, label, ttl, false).await? {
+            Some((bytes, _)) => Ok(self.decode_or_evict(key, &bytes, label)),
             None => Ok(None),
         }
     }
@@ -530,12 +535,17 @@ impl Cache {
     /// failed because Redis is unreachable, too slow or skipped by the open breaker is
     /// also told apart (`Err(ReadFailed)`), so that a read-through does not send its
     /// fill into a Redis that just failed it.
+    ///
+    /// With `want_ttl`, the read also returns how long the entry has left to live (one
+    /// round trip: `GET` and `PTTL` in a script); a near-cache hit says nothing of it.
+    /// `ttl` caps how long a value read here may live in the near cache.
     pub(crate) async fn try_get_raw(
         &self,
         key: &str,
         label: &'static str,
         ttl: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, ReadFailed> {
+        want_ttl: bool,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, ReadFailed> {
         let slot = self.slot(label);
         if self.inner.pending.blocks(key) {
             // Its invalidation has not reached Redis yet: Redis may hold the old value.
@@ -549,20 +559,29 @@ impl Cache {
                 if let Some(bytes) = near.get(key) {
                     slot.counters.near_hit();
                     self.record(slot, Op::Get, Outcome::NearHit, timer);
-                    return Ok(Some(bytes.to_vec()));
+                    return Ok(Some((bytes.to_vec(), None)));
                 }
                 near.ticket()
             }
             None => None,
         };
-        match self.inner.store.get(key).await {
-            Ok(Some(v)) => {
+        let read = if want_ttl {
+            self.inner.store.get_with_ttl(key).await
+        } else {
+            self.inner
+                .store
+                .get(key)
+                .await
+                .map(|v| v.map(|v| (v, None)))
+        };
+        match read {
+            Ok(Some((v, remaining))) => {
                 slot.counters.hits(1);
                 self.record(slot, Op::Get, Outcome::Hit, timer);
                 if let (Some(near), Some(ticket)) = (&self.inner.near, ticket) {
-                    near.insert(key, &v, ticket, ttl);
+                    near.insert(key, &v, ticket, remaining.or(ttl));
                 }
-                Ok(Some(v))
+                Ok(Some((v, remaining)))
             }
             Ok(None) => {
                 slot.counters.misses(1);
@@ -697,14 +716,18 @@ impl Cache {
         }
     }
 
-    /// `DEL` of `keys` and of their lease keys, in one command per slot.
+    /// `DEL` of `keys`, their lease keys and their stale copies, in one command per slot:
+    /// an invalidated entry is never served stale.
     pub(crate) async fn delete_with_leases(&self, keys: &[&str]) -> Result<(), CacheError> {
         self.evict_near(keys);
-        let lease_keys: Vec<String> = keys.iter().map(|k| crate::lease::lease_key(k)).collect();
+        let side: Vec<String> = keys
+            .iter()
+            .flat_map(|k| [crate::lease::lease_key(k), crate::lease::stale_key(k)])
+            .collect();
         let all: Vec<&str> = keys
             .iter()
             .copied()
-            .chain(lease_keys.iter().map(String::as_str))
+            .chain(side.iter().map(String::as_str))
             .collect();
         self.inner.store.del(&all).await
     }

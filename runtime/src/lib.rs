@@ -143,6 +143,7 @@ mod cache;
 mod codec;
 pub mod config;
 mod error;
+mod freshness;
 mod health;
 pub mod key;
 mod lease;

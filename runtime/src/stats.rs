@@ -47,6 +47,10 @@ pub struct CacheStats {
     /// Loaded values not stored because their lease was lost: the key was invalidated
     /// (or the lease expired) while they were being loaded.
     pub fills_rejected: u64,
+    /// Answers given from a stale copy because the inner store failed (`stale_if_error`).
+    pub stale_served: u64,
+    /// Background refreshes that loaded a value ahead of its expiry (`refresh_ahead`).
+    pub refreshes: u64,
     /// Invalidations that could not reach Redis yet and are being retried (only in
     /// [`Cache::stats`](crate::Cache::stats)); their keys are not served from the cache.
     pub pending_invalidations: u64,
@@ -83,6 +87,8 @@ impl CacheStats {
         self.breaker_openings += o.breaker_openings;
         self.lease_waits += o.lease_waits;
         self.fills_rejected += o.fills_rejected;
+        self.stale_served += o.stale_served;
+        self.refreshes += o.refreshes;
         self.pending_invalidations += o.pending_invalidations;
         self.invalidations_dropped += o.invalidations_dropped;
     }
@@ -91,7 +97,7 @@ impl CacheStats {
 impl serde::Serialize for CacheStats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("CacheStats", 15)?;
+        let mut s = serializer.serialize_struct("CacheStats", 17)?;
         s.serialize_field("hits", &self.hits)?;
         s.serialize_field("near_hits", &self.near_hits)?;
         s.serialize_field("misses", &self.misses)?;
@@ -103,6 +109,8 @@ impl serde::Serialize for CacheStats {
         s.serialize_field("decode_failures", &self.decode_failures)?;
         s.serialize_field("short_circuited", &self.short_circuited)?;
         s.serialize_field("breaker_openings", &self.breaker_openings)?;
+        s.serialize_field("stale_served", &self.stale_served)?;
+        s.serialize_field("refreshes", &self.refreshes)?;
         s.serialize_field("lease_waits", &self.lease_waits)?;
         s.serialize_field("fills_rejected", &self.fills_rejected)?;
         s.serialize_field("pending_invalidations", &self.pending_invalidations)?;
@@ -125,6 +133,8 @@ pub(crate) struct Counters {
     decode_failures: AtomicU64,
     short_circuited: AtomicU64,
     near_hits: AtomicU64,
+    stale_served: AtomicU64,
+    refreshes: AtomicU64,
     lease_waits: AtomicU64,
     fills_rejected: AtomicU64,
 }
@@ -134,6 +144,8 @@ impl Counters {
         CacheStats {
             hits: self.hits.load(Relaxed),
             near_hits: self.near_hits.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
             misses: self.misses.load(Relaxed),
             errors: self.errors.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
@@ -151,6 +163,14 @@ impl Counters {
 
     pub(crate) fn near_hit(&self) {
         self.near_hits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn stale(&self) {
+        self.stale_served.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn refresh(&self) {
+        self.refreshes.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn lease_wait(&self) {
@@ -387,7 +407,7 @@ mod tests {
         assert_eq!(json["hits"], 3);
         assert_eq!(json["hit_ratio"], 0.75);
         assert_eq!(json["sets"], 1);
-        assert_eq!(json.as_object().unwrap().len(), 15);
+        assert_eq!(json.as_object().unwrap().len(), 17);
         assert!(serde_json::to_value(CacheStats::default()).unwrap()["hit_ratio"].is_null());
     }
 

@@ -213,8 +213,8 @@ impl Cache {
     pub(crate) async fn tag_stamps(&self, tags: &[String]) -> Result<Stamps, ReadFailed> {
         let reads = tags.iter().map(|tag| async move {
             let key = tag_key(tag);
-            let counter = match self.try_get_raw(&key, TAG_LABEL, None).await? {
-                Some(bytes) => String::from_utf8(bytes).map_err(|_| ReadFailed)?,
+            let counter = match self.try_get_raw(&key, TAG_LABEL, None, false).await? {
+                Some((bytes, _)) => String::from_utf8(bytes).map_err(|_| ReadFailed)?,
                 None => self
                     .inner
                     .store

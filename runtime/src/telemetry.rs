@@ -29,9 +29,11 @@ pub(crate) enum Op {
     Encode = 6,
     /// Taking, filling or releasing a lease.
     Lease = 7,
+    /// Answering from a stale copy.
+    Stale = 8,
 }
 
-const OPS: usize = 8;
+const OPS: usize = 9;
 
 impl Op {
     pub(crate) fn as_str(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Op {
             Op::Decode => "decode",
             Op::Encode => "encode",
             Op::Lease => "lease",
+            Op::Stale => "stale",
         }
     }
 }

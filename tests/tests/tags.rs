@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cacheward::__private::{read_through_tagged, shape::ResultOption};
+use cacheward::__private::{Timing, no_refresh, read_through_with, shape::ResultOption};
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
 use cacheward_tests::{RedisServer, Target};
@@ -37,16 +37,18 @@ async fn read(
     answer: &str,
 ) -> String {
     let answer = answer.to_owned();
-    read_through_tagged(
+    read_through_with(
         cache,
         spec,
         key,
         [format!("tenant:{tenant}")],
+        Timing::default(),
         ResultOption,
         || async move {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ()>(Some(answer))
         },
+        no_refresh(),
     )
     .await
     .unwrap()
@@ -165,17 +167,19 @@ async fn invalidation_during_load_scenario(target: &Target) {
     let reader = tokio::spawn({
         let a = Arc::clone(&a);
         async move {
-            read_through_tagged(
+            read_through_with(
                 &a,
                 config,
                 "tags:race:acme".into(),
                 ["tenant:acme".to_owned()],
+                Timing::default(),
                 ResultOption,
                 || async move {
                     let _ = loading_tx.send(());
                     let _ = go_rx.await;
                     Ok::<_, ()>(Some("old".to_owned()))
                 },
+                no_refresh(),
             )
             .await
         }

@@ -150,11 +150,25 @@ impl MemoryStore {
         lease_key: &str,
         token: &[u8],
         lease: Duration,
+        refresh_due: Option<Duration>,
     ) -> LeaseReply {
         let now = Instant::now();
         let mut map = self.lock();
-        if let Some(value) = map.get(key, now) {
-            return LeaseReply::Filled(value.to_vec());
+        match refresh_due {
+            Some(due) => {
+                let left = map
+                    .entries
+                    .get(key)
+                    .map(|e| e.expires.saturating_duration_since(now));
+                if left.is_some_and(|left| left > due) {
+                    return LeaseReply::Busy(Duration::ZERO);
+                }
+            }
+            None => {
+                if let Some(value) = map.get(key, now) {
+                    return LeaseReply::Filled(value.to_vec());
+                }
+            }
         }
         if let Some(e) = map.entries.get(lease_key).filter(|e| e.expires > now) {
             return LeaseReply::Busy(e.expires - now);
@@ -169,23 +183,38 @@ impl MemoryStore {
         LeaseReply::Granted
     }
 
-    /// Stores `value` under `key` if `lease_key` still holds `token`, and ends the
-    /// lease; `false` (nothing stored) when the lease was lost.
-    pub(crate) fn fill_leased(
-        &self,
-        key: &str,
-        lease_key: &str,
-        token: &[u8],
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> bool {
+    /// Stores the fill's value if its lease still holds its token, and ends the lease;
+    /// `false` (nothing stored) when the lease was lost.
+    pub(crate) fn fill_leased(&self, fill: &super::Fill<'_>) -> bool {
         let mut map = self.lock();
-        if map.get(lease_key, Instant::now()) != Some(token) {
+        if map.get(fill.lease_key, Instant::now()) != Some(fill.token) {
             return false;
         }
-        map.remove(lease_key);
-        map.set(key, value, ttl, self.max_entries, self.max_bytes);
+        map.remove(fill.lease_key);
+        if let Some(stale) = fill.stale {
+            let (e, b) = (self.max_entries, self.max_bytes);
+            map.set(fill.stale_key, fill.value.to_vec(), fill.ttl + stale, e, b);
+        }
+        map.set(
+            fill.key,
+            fill.value.to_vec(),
+            fill.ttl,
+            self.max_entries,
+            self.max_bytes,
+        );
         true
+    }
+
+    /// The value of `key` and its remaining time to live.
+    pub(crate) fn get_with_ttl(&self, key: &str) -> Option<(Vec<u8>, Option<Duration>)> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let value = map.get(key, now)?.to_vec();
+        let left = map
+            .entries
+            .get(key)
+            .map(|e| e.expires.saturating_duration_since(now));
+        Some((value, left))
     }
 
     /// Deletes `key` if it holds exactly `value`.

@@ -18,7 +18,7 @@ pub use ::std;
 
 pub use crate::key::KeyPart;
 pub use invalidate::{invalidate, invalidate_if_ok};
-pub use read_through::{read_through, read_through_tagged};
+pub use read_through::{Timing, no_refresh, read_through, read_through_with};
 
 /// Test hooks of the near cache.
 pub use crate::near::testing as near_testing;
