@@ -191,6 +191,23 @@ pub(crate) struct LeaseGuard {
 }
 
 impl LeaseGuard {
+    fn held(
+        cache: &Cache,
+        key: &str,
+        lease_key: String,
+        token: [u8; 16],
+        label: &'static str,
+    ) -> Self {
+        LeaseGuard {
+            cache: cache.clone(),
+            key: key.to_owned(),
+            lease_key,
+            token,
+            label,
+            done: false,
+        }
+    }
+
     /// Stores `value` for `ttl` (and its stale copy for `ttl + stale`, when given) if
     /// the lease is still ours; counts a rejected fill otherwise.
     pub(crate) async fn fill(mut self, value: &[u8], ttl: Duration, stale: Option<Duration>) {
@@ -276,14 +293,7 @@ impl Cache {
                 .await;
             match reply {
                 Ok(LeaseReply::Granted) => {
-                    return Acquired::Lease(LeaseGuard {
-                        cache: self.clone(),
-                        key: key.to_owned(),
-                        lease_key,
-                        token,
-                        label,
-                        done: false,
-                    });
+                    return Acquired::Lease(LeaseGuard::held(self, key, lease_key, token, label));
                 }
                 Ok(LeaseReply::Filled(bytes)) => return Acquired::Value(bytes),
                 Ok(LeaseReply::Busy(remaining)) => {
@@ -328,14 +338,7 @@ impl Cache {
             .acquire_lease(key, &lease_key, &token, self.inner.lease, Some(due))
             .await;
         match reply {
-            Ok(LeaseReply::Granted) => Some(LeaseGuard {
-                cache: self.clone(),
-                key: key.to_owned(),
-                lease_key,
-                token,
-                label,
-                done: false,
-            }),
+            Ok(LeaseReply::Granted) => Some(LeaseGuard::held(self, key, lease_key, token, label)),
             _ => None,
         }
     }
