@@ -163,7 +163,7 @@ pub use cache::{Cache, DIRECT_LABEL};
 pub use cacheward_macros::cached_store;
 pub use error::{CacheError, ConfigError};
 pub use health::CacheHealth;
-pub use key::KeyPart;
+pub use key::{KeyName, KeyPart};
 pub use ratelimit::{Algorithm, Decision, RateLimiter};
 pub use stats::CacheStats;
 

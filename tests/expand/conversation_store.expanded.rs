@@ -94,6 +94,34 @@ const _: () = {
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
         }
+        /// The key `get_conversation` reads (`copilot:conv:conversation:<conversation_id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn get_conversation_key(
+            conversation_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(42);
+            __key.push_str("copilot:conv:conversation:");
+            ::cacheward::__private::KeyPart::write_key_part(
+                &conversation_id,
+                &mut __key,
+            );
+            __key
+        }
+        /// The key `get_config` reads (`copilot:conv:config:<tenant_id>:<user_id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn get_config_key(
+            tenant_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+            user_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(53);
+            __key.push_str("copilot:conv:config:");
+            ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
+            __key.push(':');
+            ::cacheward::__private::KeyPart::write_key_part(&user_id, &mut __key);
+            __key
+        }
     }
     #[automatically_derived]
     impl<S: ::core::clone::Clone> ::core::clone::Clone for CachingConversationStore<S> {

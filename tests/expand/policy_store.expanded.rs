@@ -70,6 +70,17 @@ const _: () = {
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
         }
+        /// The key `get_policy` reads (`copilot:llm:policy:<tenant_id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn get_policy_key(
+            tenant_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(35);
+            __key.push_str("copilot:llm:policy:");
+            ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
+            __key
+        }
     }
     #[automatically_derived]
     impl<S: ::core::clone::Clone> ::core::clone::Clone for CachingPolicyStore<S> {

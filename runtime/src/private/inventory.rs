@@ -22,7 +22,7 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// What a decorator says about one key template. The macro writes these; read them
@@ -75,13 +75,14 @@ impl KeySpec {
     }
 
     /// The time to live in force: the [`ttl_env`](KeyInfo::ttl_env) variable if it is
-    /// set to a positive number of seconds, otherwise the compiled one. The variable is
-    /// read once; an unparsable value is logged and ignored.
+    /// set to a positive number of seconds, otherwise the compiled one. Each variable
+    /// is read once per process, however many templates name it; an unparsable value
+    /// is logged once and ignored.
     pub fn effective_ttl(&self) -> Duration {
         *self.resolved_ttl.get_or_init(|| {
             self.info
                 .ttl_env
-                .and_then(crate::config::ttl_override)
+                .and_then(ttl_override_once)
                 .unwrap_or(self.info.ttl)
         })
     }
@@ -121,6 +122,19 @@ impl fmt::Debug for KeySpec {
             .field("resolved_ttl", &self.resolved_ttl.get())
             .finish()
     }
+}
+
+/// The override each `ttl_env` variable gives, read (and, if unparsable, warned
+/// about) on the first use of any template that names it.
+fn ttl_override_once(var: &'static str) -> Option<Duration> {
+    static READ: Mutex<Vec<(&'static str, Option<Duration>)>> = Mutex::new(Vec::new());
+    let mut read = READ.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, ttl)) = read.iter().find(|(name, _)| *name == var) {
+        return *ttl;
+    }
+    let ttl = crate::config::ttl_override(var);
+    read.push((var, ttl));
+    ttl
 }
 
 /// The key templates of a set of decorators.
