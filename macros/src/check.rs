@@ -1098,3 +1098,373 @@ pub(crate) fn type_string(ty: &Type) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr;
+    use syn::ItemTrait;
+
+    fn build(args: TokenStream, item: TokenStream) -> (Model, Vec<String>) {
+        let mut errors = Errors::new();
+        let args = attr::parse_store_args(args, &mut errors);
+        let mut item: ItemTrait = syn::parse2(item).unwrap();
+        let taken = Taken::of(item.to_token_stream());
+        let lowered = Trait::lower(&mut item, &mut errors);
+        let model = check(&args, &lowered, &taken, &mut errors);
+        let errors = errors.finish().to_string();
+        let errors = errors
+            .split("compile_error !")
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        (model, errors)
+    }
+
+    fn roles(model: &Model) -> Vec<(String, &'static str)> {
+        model
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Method(m) => Some((
+                    m.sig.ident.to_string(),
+                    match m.role {
+                        Role::Cached(_) => "cached",
+                        Role::Invalidates(_) => "invalidates",
+                        Role::PassThrough => "pass",
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn assert_one_error(errors: &[String], needles: &[&str]) {
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        for needle in needles {
+            assert!(errors[0].contains(needle), "{} lacks {needle}", errors[0]);
+        }
+    }
+
+    #[test]
+    fn roles_follow_the_spec() {
+        let (model, errors) = build(
+            quote!(key = "p:<tenant_id>", ttl = 300),
+            quote! {
+                pub trait PolicyStore: Send + Sync {
+                    async fn get_policy(&self, tenant_id: &str) -> Result<Option<Policy>, E>;
+                    #[invalidates]
+                    async fn delete_policy(&self, tenant_id: &str) -> Result<(), E>;
+                    #[invalidates(tenant_id = policy.tenant_id)]
+                    async fn set_policy(&self, policy: &Policy) -> Result<(), E>;
+                    async fn list_tenants(&self) -> Result<Vec<String>, E>;
+                    #[uncached]
+                    async fn peek(&self, tenant_id: &str) -> Option<Policy>;
+                    #[uncached]
+                    fn sync_read(&self, tenant_id: &str) -> Option<Policy>;
+                    #[uncached]
+                    async fn by_mut(&mut self, tenant_id: &str) -> Option<Policy>;
+                    fn future(&self, tenant_id: &str) -> impl Future<Output = Option<Policy>> + Send;
+                    fn make(tenant_id: &str) -> Self;
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let roles = roles(&model);
+        let expected = [
+            ("get_policy", "cached"),
+            ("delete_policy", "invalidates"),
+            ("set_policy", "invalidates"),
+            ("list_tenants", "pass"),
+            ("peek", "pass"),
+            ("sync_read", "pass"),
+            ("by_mut", "pass"),
+            ("future", "cached"),
+            ("make", "pass"),
+        ];
+        let roles: Vec<(&str, &str)> = roles.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        assert_eq!(roles, expected);
+        assert_eq!(model.specs.len(), 1);
+        assert_eq!(model.specs[0].read_by, ["get_policy", "future"]);
+        assert_eq!(
+            model.specs[0].invalidated_by,
+            ["delete_policy", "set_policy"]
+        );
+        assert_eq!(model.specs[0].builder.ident, "get_policy_key");
+        assert_eq!(model.struct_ident, "CachingPolicyStore");
+    }
+
+    #[test]
+    fn methods_that_match_the_trait_key_but_cannot_be_cached_are_errors() {
+        for (method, why) in [
+            (
+                quote!(
+                    fn get(&self, id: u64) -> Option<u64>;
+                ),
+                "it is not `async`",
+            ),
+            (
+                quote!(
+                    async fn get(&mut self, id: u64) -> Option<u64>;
+                ),
+                "it takes `&mut self`",
+            ),
+            (
+                quote!(
+                    async fn get(self, id: u64) -> Option<u64>;
+                ),
+                "it takes `self` by value",
+            ),
+        ] {
+            let (_, errors) = build(
+                quote!(key = "k:<id>", ttl = 1),
+                quote!(trait Store {
+                    async fn read(&self, id: u64) -> Option<u64>;
+                    #method
+                }),
+            );
+            assert_one_error(&errors, &[why, "#[uncached]"]);
+        }
+    }
+
+    #[test]
+    fn trait_key_read_by_no_method_names_the_nearest_parameter() {
+        let (model, errors) = build(
+            quote!(key = "copilot:llm:policy:<tenant>", ttl = 300),
+            quote!(
+                pub trait PolicyStore: Send + Sync {
+                    async fn get_policy(&self, tenant_id: &str) -> Result<Option<P>, E>;
+                    #[invalidates]
+                    async fn delete_policy(&self, tenant_id: &str) -> Result<(), E>;
+                }
+            ),
+        );
+        assert_one_error(
+            &errors,
+            &[
+                "read by no method",
+                "no method has a parameter `tenant`",
+                "did you mean `tenant_id`?",
+            ],
+        );
+        assert!(model.specs.is_empty());
+    }
+
+    #[test]
+    fn errors_accumulate() {
+        let (_, errors) = build(
+            quote!(ttl = 0, colour = "blue"),
+            quote! {
+                trait Store {
+                    #[cached(key = "a:<nope>")]
+                    async fn a(&self, id: u64) -> Option<u64>;
+                    #[cached(key = "b:<id><id2>")]
+                    async fn b(&self, id: u64, id2: u64) -> Option<u64>;
+                    #[invalidates(key = "c:<id>")]
+                    async fn c(&self, id: u64) -> bool;
+                }
+            },
+        );
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        for (error, needle) in errors.iter().zip([
+            "ttl must be greater than zero",
+            "unknown argument `colour`",
+            "not separated",
+            "unknown placeholder `<nope>`",
+            "matches no cached template",
+        ]) {
+            assert!(error.contains(needle), "{error} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn method_options_override_the_trait_each_on_its_own() {
+        let (model, errors) = build(
+            quote!(ttl = 60, ttl_env = "CACHE_TTL_X_SECONDS", cache_none),
+            quote!(
+                trait Store {
+                    #[cached(key = "a:<id>")]
+                    async fn a(&self, id: u64) -> Option<u64>;
+                    #[cached(key = "b:<id>", cache_none = false)]
+                    async fn b(&self, id: u64) -> Option<u64>;
+                    #[cached(key = "c:<id>", ttl = 5)]
+                    async fn c(&self, id: u64) -> Option<u64>;
+                    #[cached(key = "d:<id>", ttl = 5, ttl_env = "CACHE_TTL_D_SECONDS")]
+                    async fn d(&self, id: u64) -> Option<u64>;
+                }
+            ),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let options: Vec<(u64, Option<&str>, bool)> = model
+            .specs
+            .iter()
+            .map(|s| {
+                (
+                    s.options.ttl_millis,
+                    s.options.ttl_env.as_deref(),
+                    s.options.cache_none,
+                )
+            })
+            .collect();
+        assert_eq!(
+            options,
+            [
+                (60_000, Some("CACHE_TTL_X_SECONDS"), true),
+                (60_000, Some("CACHE_TTL_X_SECONDS"), false),
+                (5_000, None, true),
+                (5_000, Some("CACHE_TTL_D_SECONDS"), true),
+            ]
+        );
+        assert_eq!(model.specs[1].value_type, "u64");
+    }
+
+    #[test]
+    fn generic_value_types_need_the_type_in_the_key() {
+        let trait_ = quote!(
+            trait Repo<T> {
+                async fn get(&self, id: u64) -> Option<T>;
+            }
+        );
+        let (_, errors) = build(quote!(key = "app:item:<id>", ttl = 1), trait_.clone());
+        assert_one_error(&errors, &["does not name `T`", "app:item:<T>:<id>"]);
+        let (model, errors) = build(quote!(key = "app:item:<T>:<id>", ttl = 1), trait_);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(model.specs[0].builder.type_params, ["T"]);
+        // A type parameter the value does not depend on needs no place in the key.
+        let (_, errors) = build(
+            quote!(key = "app:item:<id>", ttl = 1),
+            quote!(
+                trait Repo<Id: KeyPart> {
+                    async fn get(&self, id: Id) -> Option<String>;
+                }
+            ),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let (_, errors) = build(
+            quote!(key = "app:item:<id>", ttl = 1),
+            quote!(
+                trait Repo {
+                    type Item;
+                    async fn get(&self, id: u64) -> Option<Self::Item>;
+                }
+            ),
+        );
+        assert_one_error(&errors, &["associated type of `Self`"]);
+    }
+
+    #[test]
+    fn invented_names_avoid_every_identifier_of_the_trait() {
+        let (model, errors) = build(
+            quote!(key = "k:<id>", ttl = 1),
+            quote!(
+                trait S<T> {
+                    async fn get(&self, id: u64) -> Option<(S0, __KEY_)>;
+                }
+            ),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(model.names.inner, "S1");
+        assert_eq!(model.names.spec_prefix, "__KEY_0");
+        assert_eq!(model.specs[0].value_type, "(S0, __KEY_)");
+    }
+
+    #[test]
+    fn accessor_names_are_reported() {
+        let (_, errors) = build(
+            quote!(ttl = 1),
+            quote!(
+                trait Store {
+                    fn cache(&self) -> u8;
+                }
+            ),
+        );
+        assert_one_error(&errors, &["shadowed", "rename the method"]);
+    }
+
+    #[test]
+    fn async_trait_needs_send_and_sync() {
+        let store = |bounds: TokenStream, attr: TokenStream| {
+            build(
+                quote!(key = "k:<id>", ttl = 1),
+                quote!(
+                    #attr
+                    trait Store #bounds {
+                        async fn get(&self, id: u64) -> Option<u64>;
+                    }
+                ),
+            )
+            .1
+        };
+        let errors = store(quote!(), quote!(#[async_trait::async_trait]));
+        assert_one_error(&errors, &["must be `Send + Sync`", "?Send"]);
+        assert!(store(quote!(: Send + Sync), quote!(#[async_trait])).is_empty());
+        assert!(store(quote!(), quote!(#[async_trait(?Send)])).is_empty());
+        assert!(store(quote!(: Base), quote!(#[async_trait])).is_empty());
+        assert!(store(quote!(), quote!()).is_empty());
+    }
+
+    #[test]
+    fn two_readers_of_one_template_agree_on_options() {
+        let (_, errors) = build(
+            quote!(ttl = 1),
+            quote!(
+                trait Store {
+                    #[cached(key = "k:<id>")]
+                    async fn a(&self, id: u64) -> Option<u64>;
+                    #[cached(key = "k:<n>", ttl = 2)]
+                    async fn b(&self, n: u64) -> Option<u64>;
+                }
+            ),
+        );
+        assert_one_error(&errors, &["different options"]);
+    }
+
+    #[test]
+    fn nearest_names() {
+        let near = |name: &str, list: &[&str]| {
+            nearest(name, list.iter().map(|s| ((*s).to_owned(), &()))).map(|(s, _)| s)
+        };
+        assert_eq!(
+            near("tenant", &["tenant_id", "user"]).as_deref(),
+            Some("tenant_id")
+        );
+        assert_eq!(
+            near("tennat_id", &["tenant_id"]).as_deref(),
+            Some("tenant_id")
+        );
+        assert_eq!(near("conversation", &["id"]), None);
+    }
+
+    #[test]
+    fn shapes() {
+        let shape = |t: Type| classify(&t).map(|(s, v)| (s, type_string(&v)));
+        assert_eq!(
+            shape(syn::parse_quote!(Result<Option<Policy>, StoreError>)).unwrap(),
+            (Shape::ResultOption, "Policy".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(io::Result<Vec<u8>>)).unwrap(),
+            (Shape::Result, "Vec<u8>".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(Option<String>)).unwrap(),
+            (Shape::Option, "String".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(u64)).unwrap(),
+            (Shape::Plain, "u64".into())
+        );
+        assert_eq!(
+            shape(syn::parse_quote!(std::collections::HashMap<String, (u8, bool)>))
+                .unwrap()
+                .1,
+            "std::collections::HashMap<String, (u8, bool)>"
+        );
+        assert!(shape(syn::parse_quote!(())).is_err());
+        assert!(shape(syn::parse_quote!(Result<(), E>)).is_err());
+        assert!(shape(syn::parse_quote!(&str)).is_err());
+        assert!(shape(syn::parse_quote!(Option<&'a str>)).is_err());
+        assert!(shape(syn::parse_quote!(Cow<'a, str>)).is_err());
+        assert!(shape(syn::parse_quote!(Cow<'static, str>)).is_ok());
+    }
+}
