@@ -82,6 +82,9 @@ pub(crate) struct CacheOptions {
     pub ttl: Attr<Ttl>,
     pub ttl_env: Attr<Option<LitStr>>,
     pub cache_none: Attr<bool>,
+    /// A syntax error stopped the parse: options after it were never read, so their
+    /// absence is no mistake of its own.
+    pub aborted: bool,
 }
 
 impl Default for CacheOptions {
@@ -91,6 +94,7 @@ impl Default for CacheOptions {
             ttl: Attr::none("ttl"),
             ttl_env: Attr::none("ttl_env"),
             cache_none: Attr::none("cache_none"),
+            aborted: false,
         }
     }
 }
@@ -136,6 +140,7 @@ pub(crate) fn parse_store_args(args: TokenStream, errors: &mut Errors) -> StoreA
     });
     if let Err(err) = syn::parse::Parser::parse2(parser, args) {
         errors.push(err);
+        out.options.aborted = true;
     }
     out
 }
@@ -362,6 +367,7 @@ pub(crate) fn take_method_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors)
                     });
                     if let Err(e) = result {
                         errors.push(e);
+                        options.aborted = true;
                     }
                 }
                 if out.cached.is_some() {

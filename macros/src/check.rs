@@ -30,7 +30,7 @@ const ACCESSORS: [&str; 3] = ["inner", "cache", "into_inner"];
 pub(crate) fn check(args: &StoreArgs, input: &Trait, taken: &Taken, errors: &mut Errors) -> Model {
     let options = &args.options;
     let trait_key = options.key.get();
-    if trait_key.is_some() && !options.ttl.is_set() {
+    if trait_key.is_some() && !options.ttl.is_set() && !options.aborted {
         errors.error(
             Span::call_site(),
             "missing `ttl`: every cached key needs a time to live, e.g. `ttl = 300` (seconds) or `ttl = \"5m\"`",
@@ -102,6 +102,7 @@ pub(crate) fn check(args: &StoreArgs, input: &Trait, taken: &Taken, errors: &mut
         items,
         specs,
         names: names(taken),
+        stub: false,
     }
 }
 
@@ -134,6 +135,7 @@ pub(crate) fn fallback(args: &StoreArgs, input: &Trait, taken: &Taken) -> Model 
         items,
         specs: Vec::new(),
         names: names(taken),
+        stub: true,
     }
 }
 
@@ -533,7 +535,8 @@ impl<'a> Checker<'a> {
         let trait_opts = self.options;
         let own_ttl = method.and_then(|o| o.ttl.get());
         let ttl = own_ttl.or(trait_opts.ttl.get());
-        if ttl.is_none() && own_key {
+        let aborted = trait_opts.aborted || method.is_some_and(|o| o.aborted);
+        if ttl.is_none() && own_key && !aborted {
             errors.error_spanned(
                 spot,
                 format!(

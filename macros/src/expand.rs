@@ -253,6 +253,14 @@ fn trait_impl(model: &Model) -> TokenStream {
             }
         }
     }
+    // The stub of an `#[async_trait]` trait that lacks `Send + Sync` (an error of its
+    // own) asks for them, so that its `Send` futures add no second error.
+    if model.stub && model.async_trait.is_some() {
+        impl_generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(#s: ::core::marker::Send + ::core::marker::Sync));
+    }
     if !named.is_empty() {
         let where_clause = impl_generics.make_where_clause();
         for t in named {
@@ -454,9 +462,17 @@ fn build_key(krate: &syn::Path, ident: &Ident, key: &KeyExpr) -> TokenStream {
     }
 }
 
-/// The runtime's path with every token at `span`, so that an error about a call
-/// through it lands on the user's token rather than on the attribute.
+/// The runtime's path at `span`, so that an error about a call through it lands on
+/// the user's token rather than on the attribute. A `crate = "..."` path keeps the
+/// macro's own context (only its location moves), so that lints such as
+/// `unused_qualifications` never see it as the user's code.
 fn respan(krate: &syn::Path, span: Span) -> TokenStream {
+    let default: syn::Path = syn::parse_quote!(::cacheward);
+    let span = if *krate == default {
+        span
+    } else {
+        Span::call_site().located_at(span)
+    };
     krate
         .to_token_stream()
         .into_iter()

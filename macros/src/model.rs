@@ -21,6 +21,8 @@ pub(crate) struct Model {
     pub items: Vec<Item>,
     pub specs: Vec<Spec>,
     pub names: Names,
+    /// A stand-in for a trait with errors: everything passes through.
+    pub stub: bool,
 }
 
 /// Names the expansion invents, none of them used by the trait.
