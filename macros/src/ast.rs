@@ -24,6 +24,10 @@ pub(crate) struct Trait {
     pub items: Vec<Item>,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a trait has a handful of items, built once per expansion"
+)]
 pub(crate) enum Item {
     Method(Method),
     Type(TraitItemType),

@@ -518,6 +518,7 @@ impl<'a> Checker<'a> {
             shape,
             cache_none,
             output_span: output.span(),
+            output: Box::new(output.clone()),
         })
     }
 

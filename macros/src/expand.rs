@@ -358,6 +358,23 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
             };
             let shape = Ident::new(shape, cached.output_span);
             let krate = respan(krate, cached.output_span);
+            // A `Result` behind an alias with another name would be cached whole.
+            let output = &cached.output;
+            let plain_check = (cached.shape == Shape::Plain).then(|| {
+                let probe = quote_spanned! {cached.output_span=>
+                    #krate::__private::shape::assert_plain(
+                        (&#krate::__private::shape::Probe::<#output>::new()).kind(),
+                    );
+                };
+                let shapes = &model.krate;
+                quote! {
+                    {
+                        #[allow(unused_imports, reason = "one of the two answers the probe")]
+                        use #shapes::__private::shape::{IsResult as _, NotResult as _};
+                        #probe
+                    }
+                }
+            });
             // Spanned at the output type: a value type that is not `Serialize +
             // DeserializeOwned` is reported there.
             let read = quote_spanned! {cached.output_span=>
@@ -371,6 +388,7 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                 .await
             };
             quote! {
+                #plain_check
                 #build
                 #read
             }

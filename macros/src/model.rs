@@ -72,6 +72,8 @@ pub(crate) struct Cached {
     pub cache_none: bool,
     /// The output type's span: type errors about the cached value land there.
     pub output_span: Span,
+    /// The output type as written (the `Plain` shape checks it is not a `Result`).
+    pub output: Box<syn::Type>,
 }
 
 pub(crate) struct Invalidates {

@@ -192,6 +192,13 @@ const _: () = {
             }
         }
         async fn count(&self, kind: &str) -> usize {
+            {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::shape::{IsResult as _, NotResult as _};
+                ::cacheward::__private::shape::assert_plain(
+                    (&::cacheward::__private::shape::Probe::<usize>::new()).kind(),
+                );
+            }
             let mut __key = ::std::string::String::with_capacity(27);
             __key.push_str("repo:count:");
             ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
