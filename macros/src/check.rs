@@ -576,8 +576,7 @@ impl<'a> Checker<'a> {
         spot: &TokenStream,
         errors: &mut Errors,
     ) -> bool {
-        let mut used = HashSet::new();
-        idents_of(value.to_token_stream(), &mut used);
+        let used = Taken::of(value.to_token_stream());
         let mut ok = true;
         for param in self.input.generics.type_params() {
             let p = &param.ident;
@@ -965,18 +964,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-fn idents_of(tokens: TokenStream, out: &mut HashSet<String>) {
-    for tt in tokens {
-        match tt {
-            proc_macro2::TokenTree::Ident(i) => {
-                out.insert(i.to_string());
-            }
-            proc_macro2::TokenTree::Group(g) => idents_of(g.stream(), out),
-            _ => {}
-        }
-    }
 }
 
 fn needs_parens(expr: &syn::Expr) -> bool {

@@ -30,6 +30,11 @@ impl Taken {
             .expect("some number is free")
     }
 
+    /// Whether the tokens use `name`.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+
     /// [`fresh`](Self::fresh) as an identifier.
     pub(crate) fn fresh_ident(&self, base: &str) -> Ident {
         Ident::new(&self.fresh(base), Span::call_site())

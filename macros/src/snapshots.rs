@@ -200,3 +200,21 @@ fn expansion_uses_absolute_paths_only() {
     assert!(expanded.contains("::cacheward::__private::read_through("));
     assert!(expanded.contains("#[automatically_derived]"));
 }
+
+#[test]
+fn crate_path_replaces_every_runtime_path() {
+    let source = std::fs::read_to_string(workspace().join("tests/expand/policy_store.rs"))
+        .unwrap()
+        .replace(
+            "#[cached_store(",
+            "#[cached_store(crate = \"::platform::caching\", ",
+        );
+    assert!(source.contains("crate = "), "the input has no #[cached_store(");
+    let expanded = expand_source(&source);
+    assert!(
+        !expanded.contains("::cacheward::"),
+        "a runtime path ignores `crate`:\n{expanded}"
+    );
+    assert!(expanded.contains("::platform::caching::__private::read_through("));
+    assert!(expanded.contains("cache: ::platform::caching::Cache,"));
+}
