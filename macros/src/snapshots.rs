@@ -209,7 +209,10 @@ fn crate_path_replaces_every_runtime_path() {
             "#[cached_store(",
             "#[cached_store(crate = \"::platform::caching\", ",
         );
-    assert!(source.contains("crate = "), "the input has no #[cached_store(");
+    assert!(
+        source.contains("crate = "),
+        "the input has no #[cached_store("
+    );
     let expanded = expand_source(&source);
     assert!(
         !expanded.contains("::cacheward::"),
