@@ -166,10 +166,11 @@ fn pass_through(m: &ast::Method) -> Method {
     }
 }
 
-/// `#[async_trait]` futures are `Send`, so the decorator's need `S: Sync` (for `&self`)
-/// and `S: Send`: a trait that does not promise both ends in "future cannot be sent
-/// between threads safely" inside the expansion. Said at the trait instead, when the
-/// trait visibly lacks the bounds (no supertrait that could imply them).
+/// `#[async_trait]` futures are `Send`, so the decorator's need `S: Sync` for methods
+/// taking `&self` and `S: Send` for those taking `&mut self` or `self`: a trait that
+/// does not promise them ends in "future cannot be sent between threads safely" inside
+/// the expansion. Said at the trait instead, when the trait visibly lacks the bounds
+/// (no other supertrait or `where Self: …` clause that could imply them).
 fn check_async_trait_send(input: &Trait, errors: &mut Errors) {
     let Some(attr) = &input.async_trait else {
         return;
@@ -184,7 +185,16 @@ fn check_async_trait_send(input: &Trait, errors: &mut Errors) {
             matches!(b, TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == name))
         })
     };
-    let (send, sync) = (has("Send"), has("Sync"));
+    let async_methods = || {
+        input
+            .methods()
+            .filter(|m| m.asyncness == Asyncness::AsyncFn)
+    };
+    let needs_sync = async_methods().any(|m| m.receiver == Receiver::Ref);
+    let needs_send =
+        async_methods().any(|m| matches!(m.receiver, Receiver::RefMut | Receiver::Value));
+    let send = has("Send") || !needs_send;
+    let sync = has("Sync") || !needs_sync;
     let other_supertrait = input.supertraits.iter().any(|b| {
         matches!(b, TypeParamBound::Trait(t) if !t.path.segments.last().is_some_and(|s| {
             matches!(s.ident.to_string().as_str(), "Send" | "Sync" | "Sized" | "Unpin")
@@ -199,7 +209,7 @@ fn check_async_trait_send(input: &Trait, errors: &mut Errors) {
         return;
     }
     let ident = &input.ident;
-    let missing = match (send, sync) {
+    let missing = match (has("Send"), has("Sync")) {
         (false, false) => "Send + Sync",
         (true, _) => "Sync",
         (_, true) => "Send",
@@ -1392,6 +1402,8 @@ mod tests {
         assert!(store(quote!(), quote!(#[async_trait(?Send)])).is_empty());
         assert!(store(quote!(: Base), quote!(#[async_trait])).is_empty());
         assert!(store(quote!(), quote!()).is_empty());
+        // Methods taking `&self` need only `Sync`.
+        assert!(store(quote!(: Sync), quote!(#[async_trait])).is_empty());
     }
 
     #[test]
