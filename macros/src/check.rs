@@ -152,6 +152,7 @@ fn names(taken: &Taken) -> Names {
         inner: taken.fresh_ident("S"),
         spec_prefix: taken.fresh("__KEY_"),
         specs: taken.fresh_ident("__KEY_SPECS"),
+        forwarded: taken.fresh_ident("__FORWARDED"),
     }
 }
 

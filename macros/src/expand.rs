@@ -83,6 +83,12 @@ fn decorator(model: &Model) -> TokenStream {
     let spec_idents: Vec<Ident> = (0..model.specs.len()).map(|i| names.spec(i)).collect();
     let spec_count = Literal::usize_unsuffixed(spec_idents.len());
     let all_specs = &names.specs;
+    let forwarded_static = &names.forwarded;
+    let trait_name = trait_ident.to_string();
+    let forwarded = model.items.iter().filter_map(|item| match item {
+        Item::Method(m) if matches!(m.role, Role::PassThrough) => Some(m.sig.ident.to_string()),
+        _ => None,
+    });
     let builders = model.specs.iter().map(|spec| key_builder(model, spec));
     let trait_impl = trait_impl(model);
 
@@ -97,6 +103,11 @@ fn decorator(model: &Model) -> TokenStream {
             #(#specs)*
 
             static #all_specs: [&#krate::inventory::KeySpec; #spec_count] = [#(&#spec_idents),*];
+
+            static #forwarded_static: #krate::inventory::Forwarded = #krate::inventory::Forwarded {
+                trait_name: #trait_name,
+                methods: &[#(#forwarded),*],
+            };
 
             impl<#s> #struct_ident<#s> {
                 /// Wraps `inner`: reads go through `cache`, writes invalidate it.
@@ -127,6 +138,12 @@ fn decorator(model: &Model) -> TokenStream {
                 #[must_use]
                 pub fn key_specs() -> &'static [&'static #krate::inventory::KeySpec] {
                     &#all_specs
+                }
+
+                /// The methods this decorator forwards without caching, for a key inventory.
+                #[must_use]
+                pub fn forwarded() -> &'static #krate::inventory::Forwarded {
+                    &#forwarded_static
                 }
 
                 #(#builders)*

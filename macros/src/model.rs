@@ -33,6 +33,8 @@ pub(crate) struct Names {
     pub spec_prefix: String,
     /// The static array of every key spec.
     pub specs: Ident,
+    /// The static list of forwarded methods.
+    pub forwarded: Ident,
 }
 
 impl Names {

@@ -119,7 +119,8 @@ const DOC_TAIL: &str = "
   readers, invalidators; its template is the label stats and metrics group by), the
   constructor and accessors, one key builder per template (`get_policy_key`, which
   builds the key exactly as the decorator does, for code that invalidates without the
-  trait), `Clone` and `Debug` when `S` has them, and the trait impl.
+  trait), `forwarded()` (the methods passed through uncached, for the inventory),
+  `Clone` and `Debug` when `S` has them, and the trait impl.
 - **Invented names avoid yours**: the type parameter is `S` unless the trait uses that
   identifier anywhere (then `S0`, `S1`, …), and the same goes for the statics.
 - **A cached method** builds its key with one `String::with_capacity` and one

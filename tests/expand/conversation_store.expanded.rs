@@ -68,6 +68,10 @@ const _: () = {
         invalidated_by: &["reset"],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 2] = [&__KEY_0, &__KEY_1];
+    static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {
+        trait_name: "ConversationStore",
+        methods: &[],
+    };
     impl<S> CachingConversationStore<S> {
         /// Wraps `inner`: reads go through `cache`, writes invalidate it.
         #[must_use]
@@ -93,6 +97,11 @@ const _: () = {
         #[must_use]
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
+        }
+        /// The methods this decorator forwards without caching, for a key inventory.
+        #[must_use]
+        pub fn forwarded() -> &'static ::cacheward::inventory::Forwarded {
+            &__FORWARDED
         }
         /// The key `get_conversation` reads (`copilot:conv:conversation:<conversation_id>`) for these values,
         /// to invalidate it from code that does not go through the trait.

@@ -63,6 +63,10 @@ const _: () = {
         invalidated_by: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 2] = [&__KEY_0, &__KEY_1];
+    static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {
+        trait_name: "Repository",
+        methods: &["backend_name", "describe"],
+    };
     impl<S> CachingRepository<S> {
         /// Wraps `inner`: reads go through `cache`, writes invalidate it.
         #[must_use]
@@ -88,6 +92,11 @@ const _: () = {
         #[must_use]
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
+        }
+        /// The methods this decorator forwards without caching, for a key inventory.
+        #[must_use]
+        pub fn forwarded() -> &'static ::cacheward::inventory::Forwarded {
+            &__FORWARDED
         }
         /// The key `find` reads (`repo:<T>:<kind>:<id>`) for these values,
         /// to invalidate it from code that does not go through the trait.

@@ -44,6 +44,10 @@ const _: () = {
         invalidated_by: &["delete_policy", "set_policy"],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 1] = [&__KEY_0];
+    static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {
+        trait_name: "PolicyStore",
+        methods: &["list_tenants"],
+    };
     impl<S> CachingPolicyStore<S> {
         /// Wraps `inner`: reads go through `cache`, writes invalidate it.
         #[must_use]
@@ -69,6 +73,11 @@ const _: () = {
         #[must_use]
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
+        }
+        /// The methods this decorator forwards without caching, for a key inventory.
+        #[must_use]
+        pub fn forwarded() -> &'static ::cacheward::inventory::Forwarded {
+            &__FORWARDED
         }
         /// The key `get_policy` reads (`copilot:llm:policy:<tenant_id>`) for these values,
         /// to invalidate it from code that does not go through the trait.

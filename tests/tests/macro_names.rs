@@ -242,6 +242,13 @@ pub trait Profiles: Send + Sync {
     /// by the trait's `ttl_env`.
     #[cached(key = "names:avatar:<id>", cache_none = false, ttl = 5)]
     async fn avatar(&self, id: u64) -> Option<String>;
+
+    /// Forwarded, and listed as such.
+    #[uncached]
+    async fn raw(&self, id: u64) -> Option<String>;
+
+    /// Forwarded, and listed as such.
+    fn label(&self) -> &'static str;
 }
 
 #[derive(Default)]
@@ -258,6 +265,12 @@ impl Profiles for Absent {
     async fn avatar(&self, _id: u64) -> Option<String> {
         self.avatar_calls.fetch_add(1, Ordering::SeqCst);
         None
+    }
+    async fn raw(&self, _id: u64) -> Option<String> {
+        None
+    }
+    fn label(&self) -> &'static str {
+        "absent"
     }
 }
 
@@ -286,6 +299,18 @@ async fn method_options_override_the_trait() {
     assert_eq!(specs[1].ttl_env, None, "a method's own ttl is its own");
     assert_eq!(specs[1].ttl, std::time::Duration::from_secs(5));
     assert!(!specs[1].cache_none);
+
+    // The inventory lists what is not cached.
+    assert_eq!(CachingProfiles::<()>::forwarded().methods, ["raw", "label"]);
+    let inventory = cacheward::inventory::Inventory::new()
+        .with(specs)
+        .with_forwarded(CachingProfiles::<()>::forwarded());
+    assert!(
+        inventory
+            .to_string()
+            .contains("| Profiles | `raw`, `label` |"),
+        "{inventory}"
+    );
 
     // The builder writes the key the decorator reads, escaping values the same way.
     let key = CachingProfiles::<()>::profile_key("acme", "u:1");

@@ -137,10 +137,22 @@ fn ttl_override_once(var: &'static str) -> Option<Duration> {
     ttl
 }
 
+/// The methods a decorator forwards to the inner store without caching them (pass-
+/// through methods: `#[uncached]`, methods without a matching key, associated
+/// functions). `CachingX::<S>::forwarded()` returns its decorator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The trait.
+    pub trait_name: &'static str,
+    /// Its forwarded methods, in trait order.
+    pub methods: &'static [&'static str],
+}
+
 /// The key templates of a set of decorators.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
     specs: Vec<&'static KeySpec>,
+    forwarded: Vec<&'static Forwarded>,
 }
 
 /// Two traits store different value types under one key template.
@@ -185,6 +197,19 @@ impl Inventory {
     /// Adds a decorator's specs (`CachingX::<S>::key_specs()`).
     pub fn add(&mut self, specs: &'static [&'static KeySpec]) {
         self.specs.extend_from_slice(specs);
+    }
+
+    /// Adds the methods a decorator forwards without caching
+    /// (`CachingX::<S>::forwarded()`), so that the audit shows what is not cached.
+    #[must_use]
+    pub fn with_forwarded(mut self, forwarded: &'static Forwarded) -> Self {
+        self.forwarded.push(forwarded);
+        self
+    }
+
+    /// The forwarded methods added with [`with_forwarded`](Self::with_forwarded).
+    pub fn forwarded(&self) -> &[&'static Forwarded] {
+        &self.forwarded
     }
 
     /// Every spec, in the order added.
@@ -236,7 +261,8 @@ fn ttl_text(ttl: Duration) -> String {
 }
 
 /// A Markdown table: trait, template, TTL (and the override variable), value type,
-/// readers and invalidators.
+/// readers and invalidators; then, if any were added, the methods each trait forwards
+/// without caching.
 impl fmt::Display for Inventory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -279,6 +305,16 @@ impl fmt::Display for Inventory {
                 list(spec.read_by),
                 list(spec.invalidated_by),
             )?;
+        }
+        if self.forwarded.iter().any(|f| !f.methods.is_empty()) {
+            writeln!(f)?;
+            writeln!(f, "| Trait | Forwarded without caching |")?;
+            writeln!(f, "|---|---|")?;
+            for forwarded in self.forwarded.iter().filter(|f| !f.methods.is_empty()) {
+                let methods: Vec<String> =
+                    forwarded.methods.iter().map(|m| format!("`{m}`")).collect();
+                writeln!(f, "| {} | {} |", forwarded.trait_name, methods.join(", "))?;
+            }
         }
         Ok(())
     }
@@ -337,5 +373,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| B | `app:user:<user_id>` | 1500ms | `CACHEWARD_TEST_INVENTORY_TTL_UNSET` | `Profile` | `profile` | - |"), "{text}");
+    }
+
+    #[test]
+    fn forwarded_methods_are_listed_after_the_templates() {
+        static FORWARDED: Forwarded = Forwarded {
+            trait_name: "A",
+            methods: &["list", "raw"],
+        };
+        static NONE: Forwarded = Forwarded {
+            trait_name: "B",
+            methods: &[],
+        };
+        let text = Inventory::new()
+            .with(&A_SPECS)
+            .with_forwarded(&FORWARDED)
+            .with_forwarded(&NONE)
+            .to_string();
+        assert!(
+            text.ends_with(
+                "| Trait | Forwarded without caching |\n|---|---|\n| A | `list`, `raw` |\n"
+            ),
+            "{text}"
+        );
+        let text = Inventory::new()
+            .with(&A_SPECS)
+            .with_forwarded(&NONE)
+            .to_string();
+        assert!(!text.contains("Forwarded"), "{text}");
     }
 }
