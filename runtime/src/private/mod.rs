@@ -17,6 +17,12 @@ pub use ::serde;
 pub use ::std;
 
 pub use crate::key::KeyPart;
+
+/// Writes `T`'s [`KeyName`](crate::KeyName), escaped like any text value, where a key
+/// template names a type parameter of a generic trait.
+pub fn write_key_name<T: crate::KeyName + ?Sized>(out: &mut ::std::string::String) {
+    crate::key::write_escaped(T::KEY_NAME, out);
+}
 pub use invalidate::{invalidate, invalidate_if_ok};
 pub use read_through::{Timing, no_refresh, read_through, read_through_with};
 
