@@ -219,7 +219,7 @@ fn check_async_trait_send(input: &Trait, errors: &mut Errors) {
         ident.span(),
         format!(
             "`{ident}` must be `Send + Sync` for its `#[async_trait]` decorator: the futures `#[async_trait]` \
-             writes are `Send`, so `CachingX<S>` can only hold an inner store that is `Send + Sync`; \
+             writes are `Send`, so `Caching{ident}<S>` can only hold an inner store that is `Send + Sync`; \
              add `{missing}` as a supertrait (`trait {ident}: Send + Sync`), or use `#[async_trait(?Send)]`"
         ),
     );
