@@ -82,9 +82,22 @@ pub(crate) struct CacheOptions {
     pub ttl: Attr<Ttl>,
     pub ttl_env: Attr<Option<LitStr>>,
     pub cache_none: Attr<bool>,
+    /// `tags = ["tenant:<tenant_id>", ...]`: tag templates of the cached entries.
+    pub tags: Attr<Vec<KeyArg>>,
+    /// `refresh_ahead = 0.8`: the share of the TTL after which a hit refreshes.
+    pub refresh_ahead: Attr<RefreshAhead>,
+    /// `stale_if_error = "1h"`: how long a stale copy outlives the TTL.
+    pub stale_if_error: Attr<Ttl>,
     /// A syntax error stopped the parse: options after it were never read, so their
     /// absence is no mistake of its own.
     pub aborted: bool,
+}
+
+/// `refresh_ahead = f` with 0 < f < 1, in millionths (`None` when the written value was
+/// invalid; the error has been recorded).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RefreshAhead {
+    pub millionths: Option<u32>,
 }
 
 impl Default for CacheOptions {
@@ -94,6 +107,9 @@ impl Default for CacheOptions {
             ttl: Attr::none("ttl"),
             ttl_env: Attr::none("ttl_env"),
             cache_none: Attr::none("cache_none"),
+            tags: Attr::none("tags"),
+            refresh_ahead: Attr::none("refresh_ahead"),
+            stale_if_error: Attr::none("stale_if_error"),
             aborted: false,
         }
     }
@@ -107,8 +123,10 @@ pub(crate) struct StoreArgs {
     pub krate: Attr<Option<syn::Path>>,
 }
 
-const STORE_ARGS: &str = "`key`, `ttl`, `ttl_env`, `cache_none`, `crate`";
-const CACHED_ARGS: &str = "`key`, `ttl`, `ttl_env`, `cache_none`";
+const STORE_ARGS: &str =
+    "`key`, `ttl`, `ttl_env`, `cache_none`, `tags`, `refresh_ahead`, `stale_if_error`, `crate`";
+const CACHED_ARGS: &str =
+    "`key`, `ttl`, `ttl_env`, `cache_none`, `tags`, `refresh_ahead`, `stale_if_error`";
 
 /// Parses `#[cached_store(key = "...", ttl = 300, ttl_env = "...", cache_none, crate = "...")]`.
 /// A syntax error that stops the parse is syn's own, kept as it is.
@@ -165,15 +183,7 @@ fn parse_option(
     match name.as_str() {
         "key" => {
             let lit: LitStr = meta.value()?.parse()?;
-            let template = match Template::parse(&lit) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    errors.push(e);
-                    None
-                }
-            };
-            let lit = Some(lit);
-            options.key.set(span, KeyArg { lit, template }, errors);
+            options.key.set(span, template_arg(&lit, errors), errors);
         }
         "ttl" => {
             let expr: Expr = meta.value()?.parse()?;
@@ -210,6 +220,68 @@ fn parse_option(
                 options.ttl_env.mark_invalid(span, errors);
             }
         }
+        "tags" => {
+            let list: syn::ExprArray = meta.value()?.parse()?;
+            let mut tags = Vec::new();
+            for elem in &list.elems {
+                match elem {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(lit), ..
+                    }) => tags.push(template_arg(lit, errors)),
+                    other => errors.error_spanned(
+                        other,
+                        "a tag is a template string, e.g. `tags = [\"tenant:<tenant_id>\"]`",
+                    ),
+                }
+            }
+            options.tags.set(span, tags, errors);
+        }
+        "refresh_ahead" => {
+            let expr: Expr = meta.value()?.parse()?;
+            let value = match &expr {
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Float(f), ..
+                }) => f.base10_parse::<f64>().ok(),
+                _ => None,
+            };
+            match value.filter(|f| *f > 0.0 && *f < 1.0) {
+                Some(f) => options.refresh_ahead.set(
+                    span,
+                    RefreshAhead {
+                        millionths: Some((f * 1_000_000.0).round() as u32),
+                    },
+                    errors,
+                ),
+                None => {
+                    errors.error_spanned(
+                        &expr,
+                        "`refresh_ahead` is the share of the TTL after which a hit refreshes the entry: \
+                         a number between 0 and 1, e.g. `refresh_ahead = 0.8`",
+                    );
+                    options.refresh_ahead.mark_invalid(span, errors);
+                }
+            }
+        }
+        "stale_if_error" => {
+            let expr: Expr = meta.value()?.parse()?;
+            match parse_ttl(&expr) {
+                Ok(millis) => options.stale_if_error.set(
+                    span,
+                    Ttl {
+                        millis: Some(millis),
+                    },
+                    errors,
+                ),
+                Err(_) => {
+                    errors.error_spanned(
+                        &expr,
+                        "`stale_if_error` is how long a stale copy outlives the TTL, greater than zero: \
+                         seconds (`stale_if_error = 3600`) or a duration string such as \"1h\"",
+                    );
+                    options.stale_if_error.mark_invalid(span, errors);
+                }
+            }
+        }
         "cache_none" => {
             let on = if meta.input.peek(Token![=]) {
                 let lit: syn::LitBool = meta.value()?.parse()?;
@@ -239,6 +311,21 @@ fn parse_option(
         }
     }
     Ok(())
+}
+
+/// A template literal, parsed (a malformed one is recorded and kept as `None`).
+fn template_arg(lit: &LitStr, errors: &mut Errors) -> KeyArg {
+    let template = match Template::parse(lit) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    KeyArg {
+        lit: Some(lit.clone()),
+        template,
+    }
 }
 
 /// Consumes `= value` or `(...)` after an argument that was rejected.
@@ -336,6 +423,8 @@ pub(crate) struct InvalidatesAttr {
     /// The attribute's tokens, for error spans.
     pub attr: TokenStream,
     pub key: Attr<KeyArg>,
+    /// `tag = "..."`: invalidate every entry with this tag instead of a key.
+    pub tag: Attr<KeyArg>,
     /// `name = expr` bindings for placeholders.
     pub bindings: Vec<(Ident, Expr)>,
 }
@@ -380,6 +469,7 @@ pub(crate) fn take_method_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors)
                 let mut inv = InvalidatesAttr {
                     attr: tokens,
                     key: Attr::none("key"),
+                    tag: Attr::none("tag"),
                     bindings: Vec::new(),
                 };
                 if !matches!(attr.meta, syn::Meta::Path(_)) {
@@ -412,26 +502,29 @@ fn parse_invalidates(
     inv: &mut InvalidatesAttr,
     errors: &mut Errors,
 ) -> syn::Result<()> {
-    const ACCEPTS: &str =
-        "`#[invalidates]` accepts `key = \"...\"` and placeholder bindings `name = expr`";
+    const ACCEPTS: &str = "`#[invalidates]` accepts `key = \"...\"`, `tag = \"...\"` and placeholder bindings `name = expr`";
     let Some(ident) = meta.path.get_ident().cloned() else {
         errors.error_spanned(&meta.path, format!("unknown argument; {ACCEPTS}"));
         return skip_value(meta);
     };
-    if ident == "key" {
+    if ident == "key" || ident == "tag" {
         let lit: LitStr = meta.value()?.parse()?;
-        let template = match Template::parse(&lit) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
+        let arg = template_arg(&lit, errors);
+        let slot = if ident == "key" {
+            &mut inv.key
+        } else {
+            &mut inv.tag
         };
-        let lit = Some(lit);
-        inv.key.set(ident.span(), KeyArg { lit, template }, errors);
+        slot.set(ident.span(), arg, errors);
+        if inv.key.is_set() && inv.tag.is_set() {
+            errors.error(
+                ident.span(),
+                "one `#[invalidates]` deletes a key or a tag, not both: write one attribute for each",
+            );
+        }
     } else if matches!(
         ident.to_string().as_str(),
-        "ttl" | "ttl_env" | "cache_none" | "crate"
+        "ttl" | "ttl_env" | "cache_none" | "crate" | "tags" | "refresh_ahead" | "stale_if_error"
     ) {
         errors.error(
             ident.span(),

@@ -50,6 +50,7 @@ pub(crate) fn check(args: &StoreArgs, input: &Trait, taken: &Taken, errors: &mut
         options,
         trait_key,
         specs: Vec::new(),
+        tags: Vec::new(),
         trait_key_read: false,
         builders: HashSet::new(),
     };
@@ -81,12 +82,14 @@ pub(crate) fn check(args: &StoreArgs, input: &Trait, taken: &Taken, errors: &mut
     }
     for (index, m) in pending {
         let keys = cx.invalidations(m, errors);
+        let tags = cx.invalidated_tags(m, errors);
         if let Item::Method(Method {
             role: Role::Invalidates(inv),
             ..
         }) = &mut items[index]
         {
             inv.keys = keys;
+            inv.tags = tags;
         }
     }
 
@@ -230,6 +233,8 @@ struct Checker<'a> {
     options: &'a CacheOptions,
     trait_key: Option<&'a KeyArg>,
     specs: Vec<Spec>,
+    /// Tag templates declared by cached methods: (canonical form, text).
+    tags: Vec<(String, String)>,
     /// Some method is cached under the trait-level key.
     trait_key_read: bool,
     builders: HashSet<String>,
@@ -317,6 +322,7 @@ impl<'a> Checker<'a> {
             }
             return Role::Invalidates(Invalidates {
                 keys: Vec::new(),
+                tags: Vec::new(),
                 on_ok: m.output.as_ref().is_some_and(|t| result_args(t).is_some()),
             });
         }
@@ -475,6 +481,10 @@ impl<'a> Checker<'a> {
         else {
             return Role::PassThrough;
         };
+        let tags = self.cached_tags(m, method_opts, &name, errors);
+        if !check_timing(method_opts, &opts, shape, output, &name, errors) {
+            ok = false;
+        }
         if !ok {
             return Role::PassThrough;
         }
@@ -530,7 +540,41 @@ impl<'a> Checker<'a> {
             cache_none,
             output_span: output.span(),
             output: Box::new(output.clone()),
+            tags,
         })
+    }
+
+    /// The tags of a cached method's entries: how to build each from its parameters.
+    /// Each tag template is also recorded as declared, for `#[invalidates(tag = ...)]`.
+    fn cached_tags(
+        &mut self,
+        m: &ast::Method,
+        method_opts: Option<&CacheOptions>,
+        name: &str,
+        errors: &mut Errors,
+    ) -> Vec<(String, KeyExpr)> {
+        let Some(tags) = method_opts
+            .and_then(|o| o.tags.get())
+            .or(self.options.tags.get())
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for tag in tags {
+            let (Some(template), Some(lit)) = (&tag.template, &tag.lit) else {
+                continue;
+            };
+            let spot = lit.to_token_stream();
+            if let Some(expr) = self.key_expr(template, &m.params, &[], false, name, &spot, errors)
+            {
+                let canonical = template.canonical();
+                if !self.tags.iter().any(|(c, _)| *c == canonical) {
+                    self.tags.push((canonical, template.text.clone()));
+                }
+                out.push((template.text.clone(), expr));
+            }
+        }
+        out
     }
 
     /// The options in force for a cached method: each of the method's own arguments,
@@ -567,10 +611,30 @@ impl<'a> Checker<'a> {
             .or(trait_opts.cache_none.get())
             .copied()
             .unwrap_or(false);
+        let tags = method
+            .and_then(|o| o.tags.get())
+            .or(trait_opts.tags.get())
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.template.as_ref().map(|t| t.text.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let refresh_ahead_millionths = method
+            .and_then(|o| o.refresh_ahead.get())
+            .or(trait_opts.refresh_ahead.get())
+            .and_then(|r| r.millionths);
+        let stale_if_error_millis = method
+            .and_then(|o| o.stale_if_error.get())
+            .or(trait_opts.stale_if_error.get())
+            .and_then(|t| t.millis);
         SpecOptions {
             ttl_millis: ttl.and_then(|t| t.millis).unwrap_or(1),
             ttl_env: ttl_env.map(|l| l.value()),
             cache_none,
+            tags,
+            refresh_ahead_millionths,
+            stale_if_error_millis,
         }
     }
 
@@ -824,6 +888,9 @@ impl<'a> Checker<'a> {
         let method = m.name();
         let mut keys = Vec::new();
         for inv in &m.attrs.invalidates {
+            if inv.tag.is_set() {
+                continue; // a tag, not a key: see `invalidated_tags`
+            }
             let Some(template) = self.invalidated_template(inv, errors) else {
                 continue;
             };
@@ -883,6 +950,66 @@ impl<'a> Checker<'a> {
         keys
     }
 
+    /// The tags one `#[invalidates(tag = ...)]` method invalidates.
+    fn invalidated_tags(&self, m: &ast::Method, errors: &mut Errors) -> Vec<(String, KeyExpr)> {
+        let method = m.name();
+        let mut out = Vec::new();
+        for inv in &m.attrs.invalidates {
+            let Some(arg) = inv.tag.get() else {
+                continue;
+            };
+            let (Some(template), Some(lit)) = (&arg.template, &arg.lit) else {
+                continue;
+            };
+            let spot = lit.to_token_stream();
+            let canonical = template.canonical();
+            if !self.tags.iter().any(|(c, _)| *c == canonical) {
+                let declared: Vec<String> =
+                    self.tags.iter().map(|(_, t)| format!("`{t}`")).collect();
+                let declared = if declared.is_empty() {
+                    format!(
+                        "no cached method of `{}` declares tags (`tags = [...]`)",
+                        self.input.ident
+                    )
+                } else {
+                    format!(
+                        "the tags declared in `{}` are {}",
+                        self.input.ident,
+                        declared.join(", ")
+                    )
+                };
+                errors.error_spanned(
+                    &spot,
+                    format!(
+                        "`#[invalidates]` tag `{}` names no tag of a cached method: {declared}",
+                        template.text
+                    ),
+                );
+                continue;
+            }
+            for (ident, _) in &inv.bindings {
+                if !template.placeholders().any(|p| *ident == p.root) {
+                    errors.error(
+                        ident.span(),
+                        format!("`{ident}` is not a placeholder of `{}`", template.text),
+                    );
+                }
+            }
+            if let Some(expr) = self.key_expr(
+                template,
+                &m.params,
+                &inv.bindings,
+                true,
+                &method,
+                &spot,
+                errors,
+            ) {
+                out.push((template.text.clone(), expr));
+            }
+        }
+        out
+    }
+
     /// The template an `#[invalidates]` names: its own key, or the trait's.
     fn invalidated_template(&self, inv: &InvalidatesAttr, errors: &mut Errors) -> Option<Template> {
         if let Some(k) = inv.key.get() {
@@ -914,6 +1041,33 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// `stale_if_error` needs a `Result` to fall back from.
+fn check_timing(
+    method_opts: Option<&CacheOptions>,
+    opts: &SpecOptions,
+    shape: Shape,
+    output: &Type,
+    name: &str,
+    errors: &mut Errors,
+) -> bool {
+    let mut ok = true;
+    if opts.stale_if_error_millis.is_some() && !matches!(shape, Shape::ResultOption | Shape::Result)
+    {
+        let span = method_opts
+            .and_then(|o| o.stale_if_error.span())
+            .unwrap_or_else(|| output.span());
+        errors.error(
+            span,
+            format!(
+                "`stale_if_error` answers with the stale value when the inner store returns `Err`: \
+                 `{name}` does not return a `Result`"
+            ),
+        );
+        ok = false;
+    }
+    ok
 }
 
 /// A version of `template` with `<p>` added after its first literal segment, for a hint.

@@ -199,6 +199,7 @@ fn key_spec(model: &Model, index: usize, spec: &Spec) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let cache_none = options.cache_none;
+    let tags = &options.tags;
     quote! {
         static #ident: #krate::inventory::KeySpec = #krate::inventory::KeySpec::new(
             #krate::inventory::KeyInfo {
@@ -210,6 +211,7 @@ fn key_spec(model: &Model, index: usize, spec: &Spec) -> TokenStream {
                 cache_none: #cache_none,
                 read_by: &[#(#read_by),*],
                 invalidated_by: &[#(#invalidated_by),*],
+                tags: &[#(#tags),*],
             },
         );
     }
@@ -392,17 +394,47 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                     }
                 }
             });
+            let options = &model.specs[cached.spec].options;
+            let timed = options.refresh_ahead_millionths.is_some()
+                || options.stale_if_error_millis.is_some();
             // Spanned at the output type: a value type that is not `Serialize +
             // DeserializeOwned` is reported there.
-            let read = quote_spanned! {cached.output_span=>
-                #krate::__private::read_through(
-                    &self.cache,
-                    &#spec,
-                    #key,
-                    #krate::__private::shape::#shape,
-                    move || #call,
-                )
-                .await
+            let read = if cached.tags.is_empty() && !timed {
+                quote_spanned! {cached.output_span=>
+                    #krate::__private::read_through(
+                        &self.cache,
+                        &#spec,
+                        #key,
+                        #krate::__private::shape::#shape,
+                        move || #call,
+                    )
+                    .await
+                }
+            } else {
+                let mut tag_idents = Vec::new();
+                let mut tag_builds = Vec::new();
+                for (i, (_, expr)) in cached.tags.iter().enumerate() {
+                    let ident = Ident::new(&format!("__tag_{i}"), Span::mixed_site());
+                    tag_builds.push(build_key(&model.krate, &ident, expr));
+                    tag_idents.push(ident);
+                }
+                let timing = timing(&model.krate, options);
+                let read = quote_spanned! {cached.output_span=>
+                    #krate::__private::read_through_with(
+                        &self.cache,
+                        &#spec,
+                        #key,
+                        [#(#tag_idents),*],
+                        #timing,
+                        #krate::__private::shape::#shape,
+                        move || #call,
+                    )
+                    .await
+                };
+                quote! {
+                    #(#tag_builds)*
+                    #read
+                }
             };
             quote! {
                 #plain_check
@@ -425,15 +457,35 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                 let spec = model.names.spec(*spec);
                 entries.push(quote!((&#spec, #ident)));
             }
-            let helper = if inv.on_ok {
-                quote!(#krate::__private::invalidate_if_ok(&self.cache, &#result, [#(#entries),*]))
-            } else {
-                quote!(#krate::__private::invalidate(&self.cache, [#(#entries),*]))
+            let key_helper = match (inv.keys.is_empty(), inv.on_ok) {
+                (true, _) => None,
+                (false, true) => Some(
+                    quote!(#krate::__private::invalidate_if_ok(&self.cache, &#result, [#(#entries),*]).await;),
+                ),
+                (false, false) => {
+                    Some(quote!(#krate::__private::invalidate(&self.cache, [#(#entries),*]).await;))
+                }
+            };
+            let mut tag_entries = Vec::new();
+            for (i, (template, expr)) in inv.tags.iter().enumerate() {
+                let ident = Ident::new(&format!("__tag_{i}"), Span::mixed_site());
+                builds.push(build_key(krate, &ident, expr));
+                tag_entries.push(quote!((#template, #ident)));
+            }
+            let tag_helper = match (tag_entries.is_empty(), inv.on_ok) {
+                (true, _) => None,
+                (false, true) => Some(quote!(
+                    #krate::__private::invalidate_tags_if_ok(&self.cache, &#result, [#(#tag_entries),*]).await;
+                )),
+                (false, false) => Some(quote!(
+                    #krate::__private::invalidate_tags(&self.cache, [#(#tag_entries),*]).await;
+                )),
             };
             quote! {
                 #(#builds)*
                 let #result = #call.await;
-                #helper.await;
+                #key_helper
+                #tag_helper
                 #result
             }
         }
@@ -451,6 +503,31 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                 #body
             }
         },
+    }
+}
+
+/// `Timing { refresh_ahead, stale_if_error, .. }` of a template.
+fn timing(krate: &syn::Path, options: &crate::model::SpecOptions) -> TokenStream {
+    let refresh = match options.refresh_ahead_millionths {
+        Some(m) => {
+            let f = Literal::f64_unsuffixed(f64::from(m) / 1_000_000.0);
+            quote!(::core::option::Option::Some(#f))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let stale = match options.stale_if_error_millis {
+        Some(ms) => {
+            let ms = Literal::u64_unsuffixed(ms);
+            quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        #krate::__private::Timing {
+            refresh_ahead: #refresh,
+            stale_if_error: #stale,
+            fail_safe_throttle: ::core::option::Option::None,
+        }
     }
 }
 

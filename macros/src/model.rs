@@ -76,10 +76,14 @@ pub(crate) struct Cached {
     pub output_span: Span,
     /// The output type as written (the `Plain` shape checks it is not a `Result`).
     pub output: Box<syn::Type>,
+    /// The tags of this call's entry: each tag template's text and how to build it.
+    pub tags: Vec<(String, KeyExpr)>,
 }
 
 pub(crate) struct Invalidates {
     pub keys: Vec<(usize, KeyExpr)>,
+    /// Tags to invalidate: each tag template's text and how to build the tag.
+    pub tags: Vec<(String, KeyExpr)>,
     /// The method returns a `Result`: invalidate only on `Ok`.
     pub on_ok: bool,
 }
@@ -128,6 +132,10 @@ pub(crate) struct SpecOptions {
     pub ttl_millis: u64,
     pub ttl_env: Option<String>,
     pub cache_none: bool,
+    /// Tag templates, as written.
+    pub tags: Vec<String>,
+    pub refresh_ahead_millionths: Option<u32>,
+    pub stale_if_error_millis: Option<u64>,
 }
 
 /// `CachingX::<S>::get_policy_key(tenant_id) -> String`.

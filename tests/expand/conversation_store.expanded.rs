@@ -56,6 +56,7 @@ const _: () = {
         cache_none: false,
         read_by: &["get_conversation"],
         invalidated_by: &["append_message", "reset"],
+        tags: &[],
     });
     static __KEY_1: ::cacheward::inventory::KeySpec = ::cacheward::inventory::KeySpec::new(::cacheward::inventory::KeyInfo {
         trait_name: "ConversationStore",
@@ -66,6 +67,7 @@ const _: () = {
         cache_none: false,
         read_by: &["get_config"],
         invalidated_by: &["reset"],
+        tags: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 2] = [&__KEY_0, &__KEY_1];
     static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {

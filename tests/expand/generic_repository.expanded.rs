@@ -51,6 +51,7 @@ const _: () = {
         cache_none: true,
         read_by: &["find"],
         invalidated_by: &["save"],
+        tags: &[],
     });
     static __KEY_1: ::cacheward::inventory::KeySpec = ::cacheward::inventory::KeySpec::new(::cacheward::inventory::KeyInfo {
         trait_name: "Repository",
@@ -61,6 +62,7 @@ const _: () = {
         cache_none: false,
         read_by: &["count"],
         invalidated_by: &[],
+        tags: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 2] = [&__KEY_0, &__KEY_1];
     static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {

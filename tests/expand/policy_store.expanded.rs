@@ -42,6 +42,7 @@ const _: () = {
         cache_none: false,
         read_by: &["get_policy"],
         invalidated_by: &["delete_policy", "set_policy"],
+        tags: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 1] = [&__KEY_0];
     static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cacheward::__private::{Timing, no_refresh, read_through_with, shape::ResultOption};
+use cacheward::__private::{
+    Timing, read_through_with, read_through_with_background, shape::ResultOption,
+};
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
 use cacheward_tests::Target;
@@ -21,6 +23,7 @@ fn spec(template: &'static str, ttl: Duration) -> &'static KeySpec {
         cache_none: false,
         read_by: &["get_policy"],
         invalidated_by: &[],
+        tags: &[],
     })))
 }
 
@@ -60,6 +63,19 @@ async fn read(
     };
     let tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
     match tags.as_slice() {
+        [] if timing.refresh_ahead.is_some() => {
+            read_through_with_background(
+                cache,
+                spec,
+                key.to_owned(),
+                [],
+                timing,
+                ResultOption,
+                || db.load(),
+                refresh,
+            )
+            .await
+        }
         [] => {
             read_through_with(
                 cache,
@@ -69,7 +85,6 @@ async fn read(
                 timing,
                 ResultOption,
                 || db.load(),
-                timing.refresh_ahead.map(|_| refresh),
             )
             .await
         }
@@ -82,7 +97,6 @@ async fn read(
                 timing,
                 ResultOption,
                 || db.load(),
-                no_refresh(),
             )
             .await
         }

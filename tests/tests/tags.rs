@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cacheward::__private::{Timing, no_refresh, read_through_with, shape::ResultOption};
+use cacheward::__private::{Timing, read_through_with, shape::ResultOption};
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
 use cacheward_tests::{RedisServer, Target};
@@ -23,6 +23,7 @@ fn spec(template: &'static str) -> &'static KeySpec {
         cache_none: false,
         read_by: &["get"],
         invalidated_by: &[],
+        tags: &[],
     })))
 }
 
@@ -48,7 +49,6 @@ async fn read(
             calls.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ()>(Some(answer))
         },
-        no_refresh(),
     )
     .await
     .unwrap()
@@ -179,7 +179,6 @@ async fn invalidation_during_load_scenario(target: &Target) {
                     let _ = go_rx.await;
                     Ok::<_, ()>(Some("old".to_owned()))
                 },
-                no_refresh(),
             )
             .await
         }

@@ -47,6 +47,8 @@ pub struct KeyInfo {
     pub read_by: &'static [&'static str],
     /// The methods that invalidate it.
     pub invalidated_by: &'static [&'static str],
+    /// The tag templates its entries carry (`tenant:<tenant_id>`).
+    pub tags: &'static [&'static str],
 }
 
 /// A key template's [`KeyInfo`] and its time to live as resolved at run time.
@@ -261,15 +263,15 @@ fn ttl_text(ttl: Duration) -> String {
 }
 
 /// A Markdown table: trait, template, TTL (and the override variable), value type,
-/// readers and invalidators; then, if any were added, the methods each trait forwards
+/// readers, invalidators and tags; then, if any were added, the methods each trait forwards
 /// without caching.
 impl fmt::Display for Inventory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| Trait | Key template | TTL | TTL override | Value type | Read by | Invalidated by |"
+            "| Trait | Key template | TTL | TTL override | Value type | Read by | Invalidated by | Tags |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|")?;
         for spec in &self.specs {
             let list = |names: &[&str]| {
                 if names.is_empty() {
@@ -295,7 +297,7 @@ impl fmt::Display for Inventory {
             };
             writeln!(
                 f,
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
                 spec.trait_name,
                 spec.template,
                 ttl,
@@ -304,6 +306,7 @@ impl fmt::Display for Inventory {
                 value,
                 list(spec.read_by),
                 list(spec.invalidated_by),
+                list(spec.tags),
             )?;
         }
         if self.forwarded.iter().any(|f| !f.methods.is_empty()) {
@@ -333,6 +336,7 @@ mod tests {
         cache_none: false,
         read_by: &["get"],
         invalidated_by: &["put"],
+        tags: &[],
     });
     static B: KeySpec = KeySpec::new(KeyInfo {
         trait_name: "B",
@@ -343,6 +347,7 @@ mod tests {
         cache_none: false,
         read_by: &["profile"],
         invalidated_by: &[],
+        tags: &[],
     });
     static A_SPECS: [&KeySpec; 1] = [&A];
     static B_SPECS: [&KeySpec; 1] = [&B];

@@ -23,8 +23,8 @@ pub use crate::key::KeyPart;
 pub fn write_key_name<T: crate::KeyName + ?Sized>(out: &mut ::std::string::String) {
     crate::key::write_escaped(T::KEY_NAME, out);
 }
-pub use invalidate::{invalidate, invalidate_if_ok};
-pub use read_through::{Timing, no_refresh, read_through, read_through_with};
+pub use invalidate::{invalidate, invalidate_if_ok, invalidate_tags, invalidate_tags_if_ok};
+pub use read_through::{Timing, read_through, read_through_with, read_through_with_background};
 
 /// Test hooks of the near cache.
 pub use crate::near::testing as near_testing;

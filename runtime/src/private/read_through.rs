@@ -40,14 +40,15 @@ where
 }
 
 /// [`read_through`] for a template with tags, `refresh_ahead` or `stale_if_error`.
-/// `tags` are this call's tags, rendered from its arguments; `refresh`, when given,
-/// makes an owned future that loads the same value again (it runs in the background,
-/// so it cannot borrow the caller's arguments).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one argument per thing the generated method knows"
-)]
-pub async fn read_through_with<R, M, F, Fut, G, GFut, const N: usize>(
+/// `tags` are this call's tags, rendered from its arguments.
+///
+/// A hit due for a refresh is refreshed by the caller that wins the refresh (one per
+/// process, one across instances, through the lease): it calls the inner store and
+/// answers with the new value; every other caller answers at once from the cache. (A
+/// background refresh would need the inner store's future to be `Send + 'static`,
+/// which a generic decorator cannot require of an `async fn` in a trait; code that can
+/// give an owned loader uses [`read_through_with_background`].)
+pub async fn read_through_with<R, M, F, Fut, const N: usize>(
     cache: &Cache,
     spec: &'static KeySpec,
     key: String,
@@ -55,7 +56,36 @@ pub async fn read_through_with<R, M, F, Fut, G, GFut, const N: usize>(
     timing: Timing,
     shape: M,
     inner: F,
-    refresh: Option<G>,
+) -> R
+where
+    M: Shape<R>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let plan = Plan {
+        tags: &tags,
+        timing,
+        ..Plan::new(spec.label(), spec.effective_ttl(), &key)
+    };
+    load_through(cache, &plan, shape, inner, Foreground).await
+}
+
+/// [`read_through_with`] with a background refresh: `refresh` makes an owned future
+/// that loads the same value again, run in a task of its own when a hit is due, so
+/// that every caller answers at once.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per thing the caller knows"
+)]
+pub async fn read_through_with_background<R, M, F, Fut, G, GFut, const N: usize>(
+    cache: &Cache,
+    spec: &'static KeySpec,
+    key: String,
+    tags: [String; N],
+    timing: Timing,
+    shape: M,
+    inner: F,
+    refresh: G,
 ) -> R
 where
     M: Shape<R> + Send + 'static,
@@ -70,15 +100,7 @@ where
         timing,
         ..Plan::new(spec.label(), spec.effective_ttl(), &key)
     };
-    match refresh {
-        Some(g) => load_through(cache, &plan, shape, inner, Refresher(g)).await,
-        None => load_through(cache, &plan, shape, inner, NoRefresh).await,
-    }
-}
-
-/// The `refresh` argument of [`read_through_with`] for a read without refresh-ahead.
-pub fn no_refresh<R>() -> Option<fn() -> std::future::Ready<R>> {
-    None
+    load_through(cache, &plan, shape, inner, Refresher(refresh)).await
 }
 
 /// The options of a template that change how its entries live.
@@ -167,15 +189,28 @@ impl Format {
     }
 }
 
-/// What a hit due for a refresh does: nothing, or load again in the background.
+/// What a hit due for a refresh does: nothing, load again in the background, or let
+/// the caller that wins the refresh load again ([`Refresh::FOREGROUND`]).
 pub(crate) trait Refresh<R> {
+    /// The winner of the refresh loads in its own call.
+    const FOREGROUND: bool = false;
+
     fn start<M: Shape<R>>(self, cache: &Cache, plan: &Plan<'_>, format: Format);
 }
 
-/// No background refresh.
+/// No refresh.
 pub(crate) struct NoRefresh;
 
 impl<R> Refresh<R> for NoRefresh {
+    fn start<M: Shape<R>>(self, _: &Cache, _: &Plan<'_>, _: Format) {}
+}
+
+/// The refresh is the winning caller's own load.
+pub(crate) struct Foreground;
+
+impl<R> Refresh<R> for Foreground {
+    const FOREGROUND: bool = true;
+
     fn start<M: Shape<R>>(self, _: &Cache, _: &Plan<'_>, _: Format) {}
 }
 
@@ -260,6 +295,10 @@ where
         (Ok(Some((bytes, remaining))), Ok(format)) => {
             if let Some(value) = format.decode::<M::Stored>(cache, key, &bytes, label) {
                 if plan.due_for_refresh(remaining) {
+                    if Rf::FOREGROUND {
+                        return refresh_here::<R, M, F, Fut>(cache, plan, &format, value, inner)
+                            .await;
+                    }
                     refresh.start::<M>(cache, plan, format);
                 }
                 return M::from_stored(value);
@@ -310,6 +349,51 @@ where
         }
     }
     inner().await
+}
+
+/// A hit due for a refresh, in the foreground: the caller that wins the refresh (in
+/// this process and, through the lease, across instances) loads and fills, and answers
+/// with what it loaded; any other caller, or a load that fails, answers with the cached
+/// `value`.
+async fn refresh_here<R, M, F, Fut>(
+    cache: &Cache,
+    plan: &Plan<'_>,
+    format: &Format,
+    value: M::Stored,
+    inner: F,
+) -> R
+where
+    M: Shape<R>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let (key, label) = (plan.key, plan.label);
+    let Some(_claim) = cache.claim_refresh(key) else {
+        return M::from_stored(value);
+    };
+    let due = plan.refresh_due().unwrap_or_default();
+    let Some(guard) = cache.take_refresh_lease(key, label, due).await else {
+        return M::from_stored(value);
+    };
+    let result = inner().await;
+    match M::stored(&result).and_then(|v| format.encode(cache, v, label)) {
+        Some(bytes) => {
+            cache.slot(label).counters.refresh();
+            guard
+                .fill(&bytes, plan.ttl, plan.timing.stale_if_error)
+                .await;
+            result
+        }
+        None if M::is_absent(&result) => {
+            // The row is gone: say so, and let the entry expire with its TTL.
+            guard.release().await;
+            result
+        }
+        None => {
+            guard.release().await;
+            M::from_stored(value)
+        }
+    }
 }
 
 /// The stale copy of the plan's key, if one is kept, still valid for its tags, and
