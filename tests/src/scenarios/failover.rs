@@ -1,13 +1,16 @@
-//! Redis failing for real: killed, frozen, never there, refusing the password, or
-//! configured with a broken URL. The cache must never fail, never panic, never wait
-//! past its deadline, and never write a password anywhere.
+//! A single Redis failing for real: killed, frozen, never there, refusing the
+//! password, or configured with a broken URL. The cache must never fail, never panic,
+//! never wait past its deadline, and never write a password anywhere.
+//!
+//! Each scenario starts its own server (it breaks it). Those that capture logs run in
+//! the `logs` test binary.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::{LogCapture, RedisServer, exclusive, free_port};
 use cacheward::{Backend, Cache, CircuitState};
-use cacheward_tests::{LogCapture, RedisServer, free_port};
 
 /// How much longer than its deadline a call may take on a busy 2-core machine.
 const SLACK: Duration = Duration::from_millis(250);
@@ -116,8 +119,10 @@ impl Load {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_killed_mid_run_under_64_tasks() {
+/// Redis killed and restarted under 64 tasks: errors, the breaker opens, and the same
+/// `Cache` serves hits again after the restart; no call waits past its deadline.
+pub async fn redis_killed_mid_run_under_64_tasks() {
+    let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(200);
     let cache = Cache::builder()
@@ -154,8 +159,10 @@ async fn redis_killed_mid_run_under_64_tasks() {
     assert!(cache.health().await.healthy);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn frozen_redis_under_64_tasks() {
+/// Redis frozen under 64 tasks: the breaker opens and keeps almost every operation
+/// away from the frozen server; it recovers after the thaw.
+pub async fn frozen_redis_under_64_tasks() {
+    let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let mut observer = server.connection().await;
     let deadline = Duration::from_millis(100);
@@ -223,8 +230,9 @@ async fn frozen_redis_under_64_tasks() {
     assert_eq!(cache.health().await.circuit, Some(CircuitState::Closed));
 }
 
-#[tokio::test]
-async fn redis_down_at_start_then_up() {
+/// A Redis that is down when the cache is built: misses, no waiting at construction,
+/// and the cache connects once Redis comes up; the breaker's transitions are logged.
+pub async fn redis_down_at_start_then_up() {
     let (capture, _guard) = LogCapture::install();
     let mut server = RedisServer::start();
     server.kill();
@@ -270,8 +278,9 @@ async fn redis_down_at_start_then_up() {
     );
 }
 
-#[tokio::test]
-async fn closed_port_is_a_miss_and_health_names_it() {
+/// A closed port: misses, health names the refusal, the password shows nowhere, and
+/// the outage is logged once per operation kind, not per call.
+pub async fn closed_port_is_a_miss_and_health_names_it() {
     let (capture, _guard) = LogCapture::install();
     let url = format!("redis://:pw-closed-123@127.0.0.1:{}", free_port());
     let cache = Cache::builder()
@@ -307,8 +316,8 @@ async fn closed_port_is_a_miss_and_health_names_it() {
     assert!(cache.stats().short_circuited > 0, "{:?}", cache.stats());
 }
 
-#[tokio::test]
-async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
+/// A malformed `REDIS_URL` gives a pass-through cache, one error line, no password.
+pub async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
     let (capture, _guard) = LogCapture::install();
     let bad = "redis://:pw-bad-456@127.0.0.1:notaport";
     let cache = Cache::from_vars(|name| (name == "REDIS_URL").then(|| bad.to_owned()));
@@ -333,8 +342,9 @@ async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
     );
 }
 
-#[tokio::test]
-async fn wrong_password_is_a_miss_and_health_names_it() {
+/// A wrong or missing password is a miss and an unhealthy report; `REDIS_PASSWORD`
+/// fills in the password the URL lacks.
+pub async fn wrong_password_is_a_miss_and_health_names_it() {
     let server = RedisServer::start_with_args(&["--requirepass", "right-pw-789"]);
     let (capture, _guard) = LogCapture::install();
     let port = server.port();
@@ -384,8 +394,8 @@ async fn wrong_password_is_a_miss_and_health_names_it() {
     assert_no_secret(&capture, &["wrong-pw-000", "right-pw-789"]);
 }
 
-#[tokio::test]
-async fn acl_user_from_the_url() {
+/// The ACL user of the URL is the one that connects; a wrong password for it is a miss.
+pub async fn acl_user_from_the_url() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = redis::cmd("ACL")
@@ -426,8 +436,9 @@ async fn acl_user_from_the_url() {
     assert_no_secret(&capture, &["nope-pw-654"]);
 }
 
-#[tokio::test]
-async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
+/// Credentials refused by the server open the breaker; once the operator fixes the
+/// user, the cache reconnects by itself.
+pub async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = redis::cmd("ACL")
@@ -469,8 +480,8 @@ async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
 /// A stall shorter than two deadlines (here: Redis frozen for a little more than one)
 /// times out every operation that was in flight, all at once. That is one generation
 /// of failures, not an outage: the breaker stays closed and the cache keeps serving.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_short_stall_does_not_open_the_breaker() {
+pub async fn a_short_stall_does_not_open_the_breaker() {
+    let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(300);
     let cache = Cache::builder()
