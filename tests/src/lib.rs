@@ -36,6 +36,13 @@ pub use logs::LogCapture;
 /// deadlines set their own.)
 pub const TEST_DEADLINE: Duration = Duration::from_secs(1);
 
+/// A [`cacheward::CacheBuilder`] for `url` with a [`TEST_DEADLINE`] deadline.
+pub fn builder_for(url: impl Into<String>) -> cacheward::CacheBuilder {
+    cacheward::Cache::builder()
+        .redis_url(url)
+        .deadline(TEST_DEADLINE)
+}
+
 /// Serializes the tests that load the machine hard or measure how long calls take
 /// (many concurrent tasks, failovers under load): hold the guard for the whole test,
 /// so that no two of them run at once in one test binary. Take it after
@@ -179,9 +186,7 @@ impl RedisServer {
 
     /// A [`cacheward::CacheBuilder`] for this server with a [`TEST_DEADLINE`] deadline.
     pub fn builder(&self) -> cacheward::CacheBuilder {
-        cacheward::Cache::builder()
-            .redis_url(self.url())
-            .deadline(TEST_DEADLINE)
+        builder_for(self.url())
     }
 
     /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.

@@ -12,29 +12,31 @@ use cacheward_tests::scenarios::{cache, cluster, decorator, failover, harness, r
 /// One `#[tokio::test]` per scenario and kind of target, in modules `on_single` and
 /// `on_cluster`.
 macro_rules! on_every_target {
-    ($( $module:ident :: $scenario:ident $( ( $($runtime:tt)* ) )? ; )*) => {
+    ($($entries:tt)*) => {
         /// The scenarios on a private single `redis-server`.
         mod on_single {
             use super::*;
-            $(
-                #[tokio::test $( ( $($runtime)* ) )?]
-                async fn $scenario() {
-                    $module::$scenario(&Target::single()).await;
-                }
-            )*
+            tests_on! { Target::single(); $($entries)* }
         }
 
         /// The scenarios on the binary's shared Redis Cluster (leased to one test at a
         /// time and emptied before each).
         mod on_cluster {
             use super::*;
-            $(
-                #[tokio::test $( ( $($runtime)* ) )?]
-                async fn $scenario() {
-                    $module::$scenario(&Target::cluster()).await;
-                }
-            )*
+            tests_on! { Target::cluster(); $($entries)* }
         }
+    };
+}
+
+/// One `#[tokio::test]` per scenario, run on the target `$target` makes.
+macro_rules! tests_on {
+    ($target:expr; $( $module:ident :: $scenario:ident $( ( $($runtime:tt)* ) )? ; )*) => {
+        $(
+            #[tokio::test $( ( $($runtime)* ) )?]
+            async fn $scenario() {
+                $module::$scenario(&$target).await;
+            }
+        )*
     };
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use cacheward::Cache;
 use tokio::sync::Mutex;
 
+use crate::scenarios::reads_back;
 use crate::{RedisCluster, exclusive};
 
 const CALLERS: usize = 32;
@@ -57,6 +58,20 @@ impl Tally {
     fn timed(&self, started: Instant) {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.slowest_op_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// No wrong answer, no `op` slower than [`OP_BOUND`], and the load ran.
+    async fn assert_sound(&self, op: &str) {
+        let wrong = self.wrong.lock().await;
+        assert!(
+            wrong.is_empty(),
+            "wrong answers: {:?}",
+            &wrong[..wrong.len().min(5)]
+        );
+        let slowest = Duration::from_micros(self.slowest_op_us.load(Ordering::Relaxed));
+        assert!(slowest <= OP_BOUND, "a {op} took {slowest:?}");
+        let calls = self.calls.load(Ordering::Relaxed);
+        assert!(calls > 500, "the load ran ({calls} calls)");
     }
 }
 
@@ -166,6 +181,14 @@ impl Load {
         self.tally
     }
 
+    /// Waits until a watched key hits after the cluster `settled`, lets the load run
+    /// half a second more and stops it: how long the hit took, and the tally.
+    async fn finish_after_recovery(self, settled: Instant) -> (Duration, Arc<Tally>) {
+        let recovered_after = self.wait_watched_hit_after(settled, RECOVERY).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (recovered_after, self.finish().await)
+    }
+
     /// Waits until a watched key hits after `since`; returns how long that took.
     async fn wait_watched_hit_after(&self, since: Instant, within: Duration) -> Duration {
         let deadline = since + within;
@@ -230,22 +253,10 @@ pub async fn killing_a_primary_under_load_surfaces_no_error() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let failover = cluster.kill_primary_of_slot(victim_slot).await;
-    let settled = Instant::now();
-    let recovered_after = load.wait_watched_hit_after(settled, RECOVERY).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let tally = load.finish().await;
-
-    let wrong = tally.wrong.lock().await;
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:?}",
-        &wrong[..wrong.len().min(5)]
-    );
-    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
-    assert!(slowest <= OP_BOUND, "a cache operation took {slowest:?}");
+    let (recovered_after, tally) = load.finish_after_recovery(Instant::now()).await;
+    tally.assert_sound("cache operation").await;
     let calls = tally.calls.load(Ordering::Relaxed);
     let hits = tally.hits.load(Ordering::Relaxed);
-    assert!(calls > 500, "the load ran ({calls} calls)");
     assert!(hits > 0);
     eprintln!(
         "failover {failover:?}; hits on the failed-over slots again {recovered_after:?} after it settled; \
@@ -287,21 +298,9 @@ pub async fn migrating_a_slot_under_load_surfaces_no_error() {
         .await
         .unwrap();
     assert_eq!(cluster.primary_of_slot(slot).port, to, "the slot moved");
-    let settled = Instant::now();
 
-    let recovered_after = load.wait_watched_hit_after(settled, RECOVERY).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let tally = load.finish().await;
-
-    let wrong = tally.wrong.lock().await;
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:?}",
-        &wrong[..wrong.len().min(5)]
-    );
-    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
-    assert!(slowest <= OP_BOUND, "a cache operation took {slowest:?}");
-    assert!(tally.calls.load(Ordering::Relaxed) > 500);
+    let (recovered_after, tally) = load.finish_after_recovery(Instant::now()).await;
+    tally.assert_sound("cache operation").await;
     eprintln!(
         "slot {slot} moved to {to}; hits again {recovered_after:?} after; stats {:?}",
         cache.stats()
@@ -337,19 +336,12 @@ pub async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
     assert!(!cache.health().await.healthy);
 
     cluster.restart_all().await;
-    let deadline = Instant::now() + RESTART;
-    loop {
-        cache.set("down:k0", &truth("down:k0"), TTL).await;
-        if cache.get::<String>("down:k0").await.as_deref() == Some(&truth("down:k0")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cache never used the cluster after it came up: {:?}",
-            cache.health().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pause = Duration::from_millis(100);
+    assert!(
+        reads_back(&cache, "down:k0", &truth("down:k0"), RESTART, pause).await,
+        "the cache never used the cluster after it came up: {:?}",
+        cache.health().await
+    );
     assert!(cache.health().await.healthy);
 }
 
@@ -445,15 +437,7 @@ pub async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
         c.await.expect("a caller panicked");
     }
 
-    let wrong = tally.wrong.lock().await;
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:?}",
-        &wrong[..wrong.len().min(5)]
-    );
-    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
-    assert!(slowest <= OP_BOUND, "a decorated call took {slowest:?}");
-    assert!(tally.calls.load(Ordering::Relaxed) > 500);
+    tally.assert_sound("decorated call").await;
     eprintln!(
         "decorator: failover {failover:?}; hits again {recovered_after:?} after; stats {:?}",
         store.cache().label_stats(POLICY_TEMPLATE)
@@ -556,19 +540,12 @@ pub async fn a_password_protected_cluster_takes_redis_password_and_never_shows_i
             .map(|(_, v)| v.clone())
     });
     assert_eq!(cache.backend(), cacheward::Backend::RedisCluster);
-    let deadline = Instant::now() + REACHABLE;
-    loop {
-        cache.set("auth:k0", &truth("auth:k0"), TTL).await;
-        if cache.get::<String>("auth:k0").await.as_deref() == Some(&truth("auth:k0")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never reached the cluster: {:?}",
-            cache.health().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pause = Duration::from_millis(100);
+    assert!(
+        reads_back(&cache, "auth:k0", &truth("auth:k0"), REACHABLE, pause).await,
+        "never reached the cluster: {:?}",
+        cache.health().await
+    );
     let keys: Vec<String> = (0..30).map(|i| format!("auth:k{i}")).collect();
     let entries: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), truth(k))).collect();
     cache.set_many(&entries, TTL).await;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cacheward::{Cache, cached_store};
 use serde::{Deserialize, Serialize};
 
+use crate::scenarios::failover::breaking_cache;
 use crate::{RedisServer, Target, exclusive};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -542,13 +543,8 @@ pub async fn a_failed_read_costs_one_deadline_not_two() {
     let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(300);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        // Keep the breaker closed: this is about the calls before it opens.
-        .breaker(1_000, Duration::from_secs(1))
-        .build()
-        .unwrap();
+    // Keep the breaker closed: this is about the calls before it opens.
+    let cache = breaking_cache(&server, deadline, 1_000, Duration::from_secs(1));
     let store = CachingDegraded::new(Doubler::default(), cache.clone());
     assert_eq!(store.number(1).await, 2); // connects, fills
     assert_eq!(store.number(1).await, 2); // hit

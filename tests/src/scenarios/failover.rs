@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{LogCapture, RedisServer, exclusive, free_port};
+use crate::scenarios::reads_back;
+use crate::{LogCapture, RedisServer, builder_for, exclusive, free_port};
 use cacheward::{Backend, Cache, CircuitState};
 
 /// How much longer than its deadline a call may take on a busy 2-core machine.
@@ -23,6 +24,22 @@ fn assert_no_secret(capture: &LogCapture, secrets: &[&str]) {
             assert!(!line.contains(s), "password in a log line: {line}");
         }
     }
+}
+
+/// A cache on a server the scenario will break, with its own deadline and breaker
+/// (failure threshold, cool-down).
+pub(crate) fn breaking_cache(
+    server: &RedisServer,
+    deadline: Duration,
+    threshold: u32,
+    cool_down: Duration,
+) -> Cache {
+    server
+        .builder()
+        .deadline(deadline)
+        .breaker(threshold, cool_down)
+        .build()
+        .expect("the test server's URL is valid")
 }
 
 /// `calls` of `GET` and `SET` the server has executed.
@@ -51,7 +68,8 @@ struct Load {
 }
 
 /// 64 tasks doing get/set on 16 keys; every value read must be the one written.
-fn start_load(cache: &Cache) -> Load {
+/// Returns once they have had 100 hits (within 10 s), before `what`.
+async fn start_load(cache: &Cache, what: &str) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let pause = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(AtomicU64::new(0));
@@ -89,13 +107,18 @@ fn start_load(cache: &Cache) -> Load {
             })
         })
         .collect();
-    Load {
+    let load = Load {
         stop,
         pause,
         hits,
         max_call_micros,
         tasks,
-    }
+    };
+    assert!(
+        load.wait_for_hits(100, Duration::from_secs(10)).await,
+        "no hits before the {what}"
+    );
+    load
 }
 
 impl Load {
@@ -125,17 +148,8 @@ pub async fn redis_killed_mid_run_under_64_tasks() {
     let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(200);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        .breaker(5, Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let load = start_load(&cache);
-    assert!(
-        load.wait_for_hits(100, Duration::from_secs(10)).await,
-        "no hits before the kill"
-    );
+    let cache = breaking_cache(&server, deadline, 5, Duration::from_millis(200));
+    let load = start_load(&cache, "kill").await;
 
     server.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -167,17 +181,8 @@ pub async fn frozen_redis_under_64_tasks() {
     let mut observer = server.connection().await;
     let deadline = Duration::from_millis(100);
     let cool_down = Duration::from_millis(300);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        .breaker(5, cool_down)
-        .build()
-        .unwrap();
-    let load = start_load(&cache);
-    assert!(
-        load.wait_for_hits(100, Duration::from_secs(10)).await,
-        "no hits before the freeze"
-    );
+    let cache = breaking_cache(&server, deadline, 5, cool_down);
+    let load = start_load(&cache, "freeze").await;
 
     // Quiesce, so that every GET/SET counted below was issued while Redis was frozen.
     load.pause.store(true, Ordering::Relaxed);
@@ -237,12 +242,12 @@ pub async fn redis_down_at_start_then_up() {
     let mut server = RedisServer::start();
     server.kill();
     let started = Instant::now();
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(Duration::from_millis(200))
-        .breaker(3, Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let cache = breaking_cache(
+        &server,
+        Duration::from_millis(200),
+        3,
+        Duration::from_millis(100),
+    );
     assert!(
         started.elapsed() < Duration::from_millis(100),
         "construction waited"
@@ -254,15 +259,15 @@ pub async fn redis_down_at_start_then_up() {
     assert!(!cache.health().await.healthy);
 
     server.restart();
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut hit = false;
-    while Instant::now() < until && !hit {
-        cache.set("k", &1_u8, Duration::from_secs(60)).await;
-        hit = cache.get::<u8>("k").await == Some(1);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let hit = reads_back(
+        &cache,
+        "k",
+        "1",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+    );
     assert!(
-        hit,
+        hit.await,
         "never connected after Redis came up: {:?}",
         cache.stats()
     );
@@ -283,11 +288,7 @@ pub async fn redis_down_at_start_then_up() {
 pub async fn closed_port_is_a_miss_and_health_names_it() {
     let (capture, _guard) = LogCapture::install();
     let url = format!("redis://:pw-closed-123@127.0.0.1:{}", free_port());
-    let cache = Cache::builder()
-        .redis_url(&url)
-        .deadline(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let cache = builder_for(&url).build().unwrap();
     assert_eq!(cache.get::<u32>("k").await, None);
     cache.set("k", &1_u32, Duration::from_secs(5)).await;
     cache.del("k").await;
@@ -349,9 +350,7 @@ pub async fn wrong_password_is_a_miss_and_health_names_it() {
     let (capture, _guard) = LogCapture::install();
     let port = server.port();
 
-    let wrong = Cache::builder()
-        .redis_url(format!("redis://:wrong-pw-000@127.0.0.1:{port}"))
-        .deadline(Duration::from_secs(1))
+    let wrong = builder_for(format!("redis://:wrong-pw-000@127.0.0.1:{port}"))
         .build()
         .unwrap();
     assert_eq!(wrong.get::<u32>("k").await, None);
@@ -366,11 +365,7 @@ pub async fn wrong_password_is_a_miss_and_health_names_it() {
     assert!(!format!("{wrong:?}").contains("wrong-pw-000"));
 
     // No password at all: the server says NOAUTH.
-    let none = Cache::builder()
-        .redis_url(server.url())
-        .deadline(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let none = server.cache();
     assert_eq!(none.get::<u32>("k").await, None);
     let err = none.health().await.error.unwrap();
     assert!(
@@ -404,9 +399,7 @@ pub async fn acl_user_from_the_url() {
         .await
         .unwrap();
     let port = server.port();
-    let cache = Cache::builder()
-        .redis_url(format!("redis://app:app-pw-321@127.0.0.1:{port}"))
-        .deadline(Duration::from_secs(1))
+    let cache = builder_for(format!("redis://app:app-pw-321@127.0.0.1:{port}"))
         .build()
         .unwrap();
     cache.set("k", &"v", Duration::from_secs(5)).await;
@@ -426,9 +419,7 @@ pub async fn acl_user_from_the_url() {
     assert!(whoami.iter().any(|u| u == "app"), "{whoami:?}");
 
     let (capture, _guard) = LogCapture::install();
-    let wrong = Cache::builder()
-        .redis_url(format!("redis://app:nope-pw-654@127.0.0.1:{port}"))
-        .deadline(Duration::from_secs(1))
+    let wrong = builder_for(format!("redis://app:nope-pw-654@127.0.0.1:{port}"))
         .build()
         .unwrap();
     assert_eq!(wrong.get::<String>("k").await, None);
@@ -446,9 +437,7 @@ pub async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let cache = Cache::builder()
-        .redis_url(format!("redis://late:late-pw@127.0.0.1:{}", server.port()))
-        .deadline(Duration::from_secs(1))
+    let cache = builder_for(format!("redis://late:late-pw@127.0.0.1:{}", server.port()))
         .breaker(3, Duration::from_millis(100))
         .build()
         .unwrap();
@@ -462,15 +451,15 @@ pub async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut hit = false;
-    while Instant::now() < until && !hit {
-        cache.set("k", &3_u8, Duration::from_secs(60)).await;
-        hit = cache.get::<u8>("k").await == Some(3);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let hit = reads_back(
+        &cache,
+        "k",
+        "3",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+    );
     assert!(
-        hit,
+        hit.await,
         "never recovered: {:?} {:?}",
         cache.stats(),
         cache.health().await
@@ -484,17 +473,8 @@ pub async fn a_short_stall_does_not_open_the_breaker() {
     let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(300);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        .breaker(5, Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let load = start_load(&cache);
-    assert!(
-        load.wait_for_hits(100, Duration::from_secs(10)).await,
-        "no hits before the stall"
-    );
+    let cache = breaking_cache(&server, deadline, 5, Duration::from_secs(1));
+    let load = start_load(&cache, "stall").await;
 
     server.freeze();
     std::thread::sleep(deadline + Duration::from_millis(50));

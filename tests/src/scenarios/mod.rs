@@ -19,3 +19,28 @@ pub mod decorator;
 pub mod failover;
 pub mod harness;
 pub mod ratelimit;
+
+use std::time::{Duration, Instant};
+
+use cacheward::Cache;
+
+/// Writes `value` under `key` and reads it back, every `pause`, until the read returns
+/// it or `within` has passed: whether it did (the cache reached a Redis that came up,
+/// or recovered).
+pub(crate) async fn reads_back(
+    cache: &Cache,
+    key: &str,
+    value: &str,
+    within: Duration,
+    pause: Duration,
+) -> bool {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        cache.set(key, value, Duration::from_secs(300)).await;
+        if cache.get::<String>(key).await.as_deref() == Some(value) {
+            return true;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    false
+}

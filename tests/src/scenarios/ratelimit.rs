@@ -11,7 +11,7 @@ use cacheward::ratelimit::Refill;
 use cacheward::{Algorithm, Cache, Decision, RateLimiter};
 
 use crate::clock::{ServerClock, clear_of_boundary};
-use crate::{LogCapture, Target, exclusive};
+use crate::{LogCapture, RedisServer, Target, exclusive};
 
 /// A cache on `target` with its own connection: each call is a separate instance.
 ///
@@ -402,28 +402,57 @@ async fn no_key_without_ttl(target: &Target, prefix: &str) {
     }
 }
 
-/// Fixed window: exactly `LIMIT` allowed in each of 5 consecutive windows aligned to
-/// the server clock.
-async fn fixed_window_is_exact(target: &Target) {
-    let prefix = "exact-fixed";
-    let limiters = instances(
-        target,
-        Algorithm::fixed_window(LIMIT, Duration::from_millis(WINDOW_MS)),
-        prefix,
-    );
+/// A run of eight instances of a window algorithm hammering one identifier over
+/// [`WINDOWS`] windows aligned to the server clock.
+struct AlignedRun {
+    limiters: Vec<RateLimiter>,
+    samples: Vec<Sample>,
+    checks: u64,
+    /// Allowed checks per aligned window (see [`window_of`]).
+    per_window: BTreeMap<i64, u64>,
+}
+
+/// Runs eight instances of `algorithm` from the start of a window of the server clock
+/// for [`WINDOWS`] windows; an allowed check's `reset_after` is taken to point
+/// `ends_after` windows past the end of its own.
+async fn aligned_run(
+    target: &Target,
+    algorithm: Algorithm,
+    prefix: &str,
+    ends_after: u64,
+) -> AlignedRun {
+    let limiters = instances(target, algorithm, prefix);
     let mut raw = target.raw().await;
     let clock = ServerClock::measure(&mut raw).await;
     let start_ms = clock.next_boundary(WINDOW_MS, 200.0);
     let start = clock.local(start_ms as f64 + 10.0);
     let stop = clock.local((start_ms + WINDOWS * WINDOW_MS) as f64 - 60.0);
     let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
-
     let mut per_window: BTreeMap<i64, u64> = BTreeMap::new();
     for s in &samples {
         *per_window
-            .entry(window_of(&clock, s, start_ms, 0))
+            .entry(window_of(&clock, s, start_ms, ends_after))
             .or_default() += 1;
     }
+    AlignedRun {
+        limiters,
+        samples,
+        checks,
+        per_window,
+    }
+}
+
+/// Fixed window: exactly `LIMIT` allowed in each of 5 consecutive windows aligned to
+/// the server clock.
+async fn fixed_window_is_exact(target: &Target) {
+    let prefix = "exact-fixed";
+    let algorithm = Algorithm::fixed_window(LIMIT, Duration::from_millis(WINDOW_MS));
+    let AlignedRun {
+        limiters,
+        samples,
+        checks,
+        per_window,
+    } = aligned_run(target, algorithm, prefix, 0).await;
     for w in 0..WINDOWS as i64 {
         assert_eq!(
             per_window.get(&w).copied().unwrap_or(0),
@@ -446,25 +475,14 @@ async fn fixed_window_is_exact(target: &Target) {
 /// send/receive span lies inside the interval are counted).
 async fn sliding_window_stays_within_its_bound(target: &Target) {
     let prefix = "exact-sliding";
-    let limiters = instances(
-        target,
-        Algorithm::sliding_window(LIMIT, Duration::from_millis(WINDOW_MS)),
-        prefix,
-    );
-    let mut raw = target.raw().await;
-    let clock = ServerClock::measure(&mut raw).await;
-    let start_ms = clock.next_boundary(WINDOW_MS, 200.0);
-    let start = clock.local(start_ms as f64 + 10.0);
-    let stop = clock.local((start_ms + WINDOWS * WINDOW_MS) as f64 - 60.0);
-    let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
-
+    let algorithm = Algorithm::sliding_window(LIMIT, Duration::from_millis(WINDOW_MS));
     // An allowed check's reset_after is the end of the *next* window.
-    let mut per_window: BTreeMap<i64, u64> = BTreeMap::new();
-    for s in &samples {
-        *per_window
-            .entry(window_of(&clock, s, start_ms, 1))
-            .or_default() += 1;
-    }
+    let AlignedRun {
+        samples,
+        checks,
+        per_window,
+        ..
+    } = aligned_run(target, algorithm, prefix, 1).await;
     for (w, n) in &per_window {
         assert!(*n <= LIMIT, "window {w} allowed {n}: {per_window:?}");
     }
@@ -622,6 +640,22 @@ async fn wait_until_enforcing(limiter: &RateLimiter, id: &str) {
     }
 }
 
+/// A limiter named `name` with the cache's default deadline, on a fresh server it
+/// owns, clear of an hourly window boundary for the next 30 s, and warmed up.
+async fn warm_limiter(name: &str, algorithm: Algorithm) -> (RedisServer, RateLimiter) {
+    let server = RedisServer::start();
+    let target = Target::Single(server);
+    clear_of_boundary(&target, HOUR, Duration::from_secs(30)).await;
+    let Target::Single(server) = target else {
+        unreachable!("a single-server target")
+    };
+    let cache = Cache::redis(&server.url()).unwrap();
+    let limiter = RateLimiter::new(&cache, name, algorithm);
+    let d = limiter.check_detailed("warm-up").await;
+    assert!(d.allowed && !d.degraded, "{d:?}");
+    (server, limiter)
+}
+
 /// A fresh identifier gets exactly its limit of 5, enforced.
 async fn limits_apply(limiter: &RateLimiter, id: &str) {
     for i in 0..5 {
@@ -637,15 +671,7 @@ async fn limits_apply(limiter: &RateLimiter, id: &str) {
 /// again once Redis is back.
 pub async fn killed_redis_fails_open_then_limits_apply_again() {
     let (logs, _guard) = LogCapture::install();
-    let mut target = Target::single();
-    clear_of_boundary(&target, HOUR, Duration::from_secs(30)).await;
-    let Target::Single(server) = &mut target else {
-        unreachable!("Target::single() is a single server")
-    };
-    let cache = Cache::redis(&server.url()).unwrap();
-    let limiter = RateLimiter::new(&cache, "failover", Algorithm::fixed_window(5, HOUR));
-    let d = limiter.check_detailed("warm-up").await;
-    assert!(d.allowed && !d.degraded, "{d:?}");
+    let (mut server, limiter) = warm_limiter("failover", Algorithm::fixed_window(5, HOUR)).await;
 
     server.kill();
     let results = burst(&limiter, "alice").await;
@@ -666,15 +692,7 @@ pub async fn killed_redis_fails_open_then_limits_apply_again() {
 /// limits apply again after the thaw.
 pub async fn frozen_redis_fails_open_within_the_deadline_then_limits_apply_again() {
     let (logs, _guard) = LogCapture::install();
-    let mut target = Target::single();
-    clear_of_boundary(&target, HOUR, Duration::from_secs(30)).await;
-    let Target::Single(server) = &mut target else {
-        unreachable!("Target::single() is a single server")
-    };
-    let cache = Cache::redis(&server.url()).unwrap();
-    let limiter = RateLimiter::new(&cache, "frozen", Algorithm::sliding_window(5, HOUR));
-    let d = limiter.check_detailed("warm-up").await;
-    assert!(d.allowed && !d.degraded, "{d:?}");
+    let (mut server, limiter) = warm_limiter("frozen", Algorithm::sliding_window(5, HOUR)).await;
 
     server.freeze();
     let results = burst(&limiter, "alice").await;
