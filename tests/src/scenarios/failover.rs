@@ -1,13 +1,17 @@
-//! Redis failing for real: killed, frozen, never there, refusing the password, or
-//! configured with a broken URL. The cache must never fail, never panic, never wait
-//! past its deadline, and never write a password anywhere.
+//! A single Redis failing for real: killed, frozen, never there, refusing the
+//! password, or configured with a broken URL. The cache must never fail, never panic,
+//! never wait past its deadline, and never write a password anywhere.
+//!
+//! Each scenario starts its own server (it breaks it). Those that capture logs run in
+//! the `logs` test binary.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::scenarios::reads_back;
+use crate::{LogCapture, RedisServer, builder_for, exclusive, free_port};
 use cacheward::{Backend, Cache, CircuitState};
-use cacheward_tests::{LogCapture, RedisServer, free_port};
 
 /// How much longer than its deadline a call may take on a busy 2-core machine.
 const SLACK: Duration = Duration::from_millis(250);
@@ -20,6 +24,22 @@ fn assert_no_secret(capture: &LogCapture, secrets: &[&str]) {
             assert!(!line.contains(s), "password in a log line: {line}");
         }
     }
+}
+
+/// A cache on a server the scenario will break, with its own deadline and breaker
+/// (failure threshold, cool-down).
+pub(crate) fn breaking_cache(
+    server: &RedisServer,
+    deadline: Duration,
+    threshold: u32,
+    cool_down: Duration,
+) -> Cache {
+    server
+        .builder()
+        .deadline(deadline)
+        .breaker(threshold, cool_down)
+        .build()
+        .expect("the test server's URL is valid")
 }
 
 /// `calls` of `GET` and `SET` the server has executed.
@@ -48,7 +68,8 @@ struct Load {
 }
 
 /// 64 tasks doing get/set on 16 keys; every value read must be the one written.
-fn start_load(cache: &Cache) -> Load {
+/// Returns once they have had 100 hits (within 10 s), before `what`.
+async fn start_load(cache: &Cache, what: &str) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let pause = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(AtomicU64::new(0));
@@ -86,13 +107,18 @@ fn start_load(cache: &Cache) -> Load {
             })
         })
         .collect();
-    Load {
+    let load = Load {
         stop,
         pause,
         hits,
         max_call_micros,
         tasks,
-    }
+    };
+    assert!(
+        load.wait_for_hits(100, Duration::from_secs(10)).await,
+        "no hits before the {what}"
+    );
+    load
 }
 
 impl Load {
@@ -116,21 +142,14 @@ impl Load {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_killed_mid_run_under_64_tasks() {
+/// Redis killed and restarted under 64 tasks: errors, the breaker opens, and the same
+/// `Cache` serves hits again after the restart; no call waits past its deadline.
+pub async fn redis_killed_mid_run_under_64_tasks() {
+    let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(200);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        .breaker(5, Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let load = start_load(&cache);
-    assert!(
-        load.wait_for_hits(100, Duration::from_secs(10)).await,
-        "no hits before the kill"
-    );
+    let cache = breaking_cache(&server, deadline, 5, Duration::from_millis(200));
+    let load = start_load(&cache, "kill").await;
 
     server.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -154,23 +173,16 @@ async fn redis_killed_mid_run_under_64_tasks() {
     assert!(cache.health().await.healthy);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn frozen_redis_under_64_tasks() {
+/// Redis frozen under 64 tasks: the breaker opens and keeps almost every operation
+/// away from the frozen server; it recovers after the thaw.
+pub async fn frozen_redis_under_64_tasks() {
+    let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let mut observer = server.connection().await;
     let deadline = Duration::from_millis(100);
     let cool_down = Duration::from_millis(300);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        .breaker(5, cool_down)
-        .build()
-        .unwrap();
-    let load = start_load(&cache);
-    assert!(
-        load.wait_for_hits(100, Duration::from_secs(10)).await,
-        "no hits before the freeze"
-    );
+    let cache = breaking_cache(&server, deadline, 5, cool_down);
+    let load = start_load(&cache, "freeze").await;
 
     // Quiesce, so that every GET/SET counted below was issued while Redis was frozen.
     load.pause.store(true, Ordering::Relaxed);
@@ -223,18 +235,19 @@ async fn frozen_redis_under_64_tasks() {
     assert_eq!(cache.health().await.circuit, Some(CircuitState::Closed));
 }
 
-#[tokio::test]
-async fn redis_down_at_start_then_up() {
+/// A Redis that is down when the cache is built: misses, no waiting at construction,
+/// and the cache connects once Redis comes up; the breaker's transitions are logged.
+pub async fn redis_down_at_start_then_up() {
     let (capture, _guard) = LogCapture::install();
     let mut server = RedisServer::start();
     server.kill();
     let started = Instant::now();
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(Duration::from_millis(200))
-        .breaker(3, Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let cache = breaking_cache(
+        &server,
+        Duration::from_millis(200),
+        3,
+        Duration::from_millis(100),
+    );
     assert!(
         started.elapsed() < Duration::from_millis(100),
         "construction waited"
@@ -246,15 +259,15 @@ async fn redis_down_at_start_then_up() {
     assert!(!cache.health().await.healthy);
 
     server.restart();
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut hit = false;
-    while Instant::now() < until && !hit {
-        cache.set("k", &1_u8, Duration::from_secs(60)).await;
-        hit = cache.get::<u8>("k").await == Some(1);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let hit = reads_back(
+        &cache,
+        "k",
+        "1",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+    );
     assert!(
-        hit,
+        hit.await,
         "never connected after Redis came up: {:?}",
         cache.stats()
     );
@@ -270,15 +283,12 @@ async fn redis_down_at_start_then_up() {
     );
 }
 
-#[tokio::test]
-async fn closed_port_is_a_miss_and_health_names_it() {
+/// A closed port: misses, health names the refusal, the password shows nowhere, and
+/// the outage is logged once per operation kind, not per call.
+pub async fn closed_port_is_a_miss_and_health_names_it() {
     let (capture, _guard) = LogCapture::install();
     let url = format!("redis://:pw-closed-123@127.0.0.1:{}", free_port());
-    let cache = Cache::builder()
-        .redis_url(&url)
-        .deadline(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let cache = builder_for(&url).build().unwrap();
     assert_eq!(cache.get::<u32>("k").await, None);
     cache.set("k", &1_u32, Duration::from_secs(5)).await;
     cache.del("k").await;
@@ -307,8 +317,8 @@ async fn closed_port_is_a_miss_and_health_names_it() {
     assert!(cache.stats().short_circuited > 0, "{:?}", cache.stats());
 }
 
-#[tokio::test]
-async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
+/// A malformed `REDIS_URL` gives a pass-through cache, one error line, no password.
+pub async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
     let (capture, _guard) = LogCapture::install();
     let bad = "redis://:pw-bad-456@127.0.0.1:notaport";
     let cache = Cache::from_vars(|name| (name == "REDIS_URL").then(|| bad.to_owned()));
@@ -333,15 +343,14 @@ async fn malformed_url_is_pass_through_with_one_error_and_no_password() {
     );
 }
 
-#[tokio::test]
-async fn wrong_password_is_a_miss_and_health_names_it() {
+/// A wrong or missing password is a miss and an unhealthy report; `REDIS_PASSWORD`
+/// fills in the password the URL lacks.
+pub async fn wrong_password_is_a_miss_and_health_names_it() {
     let server = RedisServer::start_with_args(&["--requirepass", "right-pw-789"]);
     let (capture, _guard) = LogCapture::install();
     let port = server.port();
 
-    let wrong = Cache::builder()
-        .redis_url(format!("redis://:wrong-pw-000@127.0.0.1:{port}"))
-        .deadline(Duration::from_secs(1))
+    let wrong = builder_for(format!("redis://:wrong-pw-000@127.0.0.1:{port}"))
         .build()
         .unwrap();
     assert_eq!(wrong.get::<u32>("k").await, None);
@@ -356,11 +365,7 @@ async fn wrong_password_is_a_miss_and_health_names_it() {
     assert!(!format!("{wrong:?}").contains("wrong-pw-000"));
 
     // No password at all: the server says NOAUTH.
-    let none = Cache::builder()
-        .redis_url(server.url())
-        .deadline(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let none = server.cache();
     assert_eq!(none.get::<u32>("k").await, None);
     let err = none.health().await.error.unwrap();
     assert!(
@@ -384,8 +389,8 @@ async fn wrong_password_is_a_miss_and_health_names_it() {
     assert_no_secret(&capture, &["wrong-pw-000", "right-pw-789"]);
 }
 
-#[tokio::test]
-async fn acl_user_from_the_url() {
+/// The ACL user of the URL is the one that connects; a wrong password for it is a miss.
+pub async fn acl_user_from_the_url() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = redis::cmd("ACL")
@@ -394,9 +399,7 @@ async fn acl_user_from_the_url() {
         .await
         .unwrap();
     let port = server.port();
-    let cache = Cache::builder()
-        .redis_url(format!("redis://app:app-pw-321@127.0.0.1:{port}"))
-        .deadline(Duration::from_secs(1))
+    let cache = builder_for(format!("redis://app:app-pw-321@127.0.0.1:{port}"))
         .build()
         .unwrap();
     cache.set("k", &"v", Duration::from_secs(5)).await;
@@ -416,9 +419,7 @@ async fn acl_user_from_the_url() {
     assert!(whoami.iter().any(|u| u == "app"), "{whoami:?}");
 
     let (capture, _guard) = LogCapture::install();
-    let wrong = Cache::builder()
-        .redis_url(format!("redis://app:nope-pw-654@127.0.0.1:{port}"))
-        .deadline(Duration::from_secs(1))
+    let wrong = builder_for(format!("redis://app:nope-pw-654@127.0.0.1:{port}"))
         .build()
         .unwrap();
     assert_eq!(wrong.get::<String>("k").await, None);
@@ -426,8 +427,9 @@ async fn acl_user_from_the_url() {
     assert_no_secret(&capture, &["nope-pw-654"]);
 }
 
-#[tokio::test]
-async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
+/// Credentials refused by the server open the breaker; once the operator fixes the
+/// user, the cache reconnects by itself.
+pub async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = redis::cmd("ACL")
@@ -435,9 +437,7 @@ async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let cache = Cache::builder()
-        .redis_url(format!("redis://late:late-pw@127.0.0.1:{}", server.port()))
-        .deadline(Duration::from_secs(1))
+    let cache = builder_for(format!("redis://late:late-pw@127.0.0.1:{}", server.port()))
         .breaker(3, Duration::from_millis(100))
         .build()
         .unwrap();
@@ -451,15 +451,15 @@ async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut hit = false;
-    while Instant::now() < until && !hit {
-        cache.set("k", &3_u8, Duration::from_secs(60)).await;
-        hit = cache.get::<u8>("k").await == Some(3);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let hit = reads_back(
+        &cache,
+        "k",
+        "3",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+    );
     assert!(
-        hit,
+        hit.await,
         "never recovered: {:?} {:?}",
         cache.stats(),
         cache.health().await
@@ -469,21 +469,12 @@ async fn refused_credentials_open_the_breaker_and_recover_once_fixed() {
 /// A stall shorter than two deadlines (here: Redis frozen for a little more than one)
 /// times out every operation that was in flight, all at once. That is one generation
 /// of failures, not an outage: the breaker stays closed and the cache keeps serving.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_short_stall_does_not_open_the_breaker() {
+pub async fn a_short_stall_does_not_open_the_breaker() {
+    let _heavy = exclusive().await;
     let mut server = RedisServer::start();
     let deadline = Duration::from_millis(300);
-    let cache = Cache::builder()
-        .redis_url(server.url())
-        .deadline(deadline)
-        .breaker(5, Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let load = start_load(&cache);
-    assert!(
-        load.wait_for_hits(100, Duration::from_secs(10)).await,
-        "no hits before the stall"
-    );
+    let cache = breaking_cache(&server, deadline, 5, Duration::from_secs(1));
+    let load = start_load(&cache, "stall").await;
 
     server.freeze();
     std::thread::sleep(deadline + Duration::from_millis(50));

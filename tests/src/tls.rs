@@ -1,18 +1,30 @@
-//! `rediss://`: a TLS-only redis-server with a certificate from a private CA.
+//! A TLS-only redis-server with a certificate from a private CA, for `rediss://` tests.
 
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cacheward::Cache;
-use cacheward_tests::{free_port, redis_server_binary};
+use crate::{free_port, redis_server_binary};
 
 /// A TLS-only redis-server, killed on drop.
-struct TlsServer {
+#[derive(Debug)]
+pub struct TlsServer {
     child: Child,
     port: u16,
     dir: PathBuf,
+}
+
+impl TlsServer {
+    /// `rediss://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The PEM certificate of the CA that signed the server's certificate.
+    pub fn ca_certificate(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.crt")).expect("the test CA's certificate")
+    }
 }
 
 impl Drop for TlsServer {
@@ -36,7 +48,9 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-fn start_tls_server() -> TlsServer {
+/// Makes a private CA and a server certificate with `openssl`, then starts a
+/// redis-server that only speaks TLS, signed by that CA.
+pub fn start_tls_server() -> TlsServer {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("cacheward-tls-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -129,38 +143,4 @@ fn start_tls_server() -> TlsServer {
         std::thread::sleep(Duration::from_millis(20));
     }
     server
-}
-
-#[tokio::test]
-async fn rediss_round_trip_with_a_private_ca() {
-    let server = start_tls_server();
-    let url = format!("rediss://127.0.0.1:{}", server.port);
-    let ca = std::fs::read(server.dir.join("ca.crt")).unwrap();
-
-    let cache = Cache::builder()
-        .redis_url(&url)
-        .tls_root_ca(ca)
-        .deadline(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    cache
-        .set("tls:k", &"over tls", Duration::from_secs(60))
-        .await;
-    assert_eq!(
-        cache.get::<String>("tls:k").await.as_deref(),
-        Some("over tls")
-    );
-    assert!(cache.health().await.healthy);
-
-    // Without the CA the certificate is not trusted: a miss, and health says why.
-    let untrusted = Cache::builder()
-        .redis_url(&url)
-        .deadline(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    assert_eq!(untrusted.get::<String>("tls:k").await, None);
-    let health = untrusted.health().await;
-    assert!(!health.healthy);
-    let err = health.error.unwrap();
-    assert!(err.to_lowercase().contains("certificate"), "{err}");
 }

@@ -3,15 +3,19 @@
 //! concurrent callers run a cached read. No caller ever sees an error or a wrong
 //! answer, and reads hit the cache again soon after the cluster has settled.
 //!
-//! Each test starts its own cluster: they break it.
+//! Each of those scenarios starts its own cluster: they break it. Also here: the
+//! cluster harness itself, the runtime's slot computation against `CLUSTER KEYSLOT`,
+//! and a password-protected cluster (in the `logs` test binary: it captures logs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cacheward::Cache;
-use cacheward_tests::RedisCluster;
 use tokio::sync::Mutex;
+
+use crate::scenarios::reads_back;
+use crate::{RedisCluster, exclusive};
 
 const CALLERS: usize = 32;
 const TTL: Duration = Duration::from_secs(300);
@@ -54,6 +58,20 @@ impl Tally {
     fn timed(&self, started: Instant) {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.slowest_op_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// No wrong answer, no `op` slower than [`OP_BOUND`], and the load ran.
+    async fn assert_sound(&self, op: &str) {
+        let wrong = self.wrong.lock().await;
+        assert!(
+            wrong.is_empty(),
+            "wrong answers: {:?}",
+            &wrong[..wrong.len().min(5)]
+        );
+        let slowest = Duration::from_micros(self.slowest_op_us.load(Ordering::Relaxed));
+        assert!(slowest <= OP_BOUND, "a {op} took {slowest:?}");
+        let calls = self.calls.load(Ordering::Relaxed);
+        assert!(calls > 500, "the load ran ({calls} calls)");
     }
 }
 
@@ -163,6 +181,14 @@ impl Load {
         self.tally
     }
 
+    /// Waits until a watched key hits after the cluster `settled`, lets the load run
+    /// half a second more and stops it: how long the hit took, and the tally.
+    async fn finish_after_recovery(self, settled: Instant) -> (Duration, Arc<Tally>) {
+        let recovered_after = self.wait_watched_hit_after(settled, RECOVERY).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (recovered_after, self.finish().await)
+    }
+
     /// Waits until a watched key hits after `since`; returns how long that took.
     async fn wait_watched_hit_after(&self, since: Instant, within: Duration) -> Duration {
         let deadline = since + within;
@@ -205,8 +231,10 @@ async fn warm_up(cache: &Cache, keys: &[String]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_primary_under_load_surfaces_no_error() {
+/// A primary killed under 32 callers: its replica takes over, no caller sees an error
+/// or a wrong answer, and the failed-over slots hit again soon after.
+pub async fn killing_a_primary_under_load_surfaces_no_error() {
+    let _heavy = exclusive().await;
     let cluster = RedisCluster::start();
     let cache = cache_on(&cluster);
 
@@ -225,22 +253,10 @@ async fn killing_a_primary_under_load_surfaces_no_error() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let failover = cluster.kill_primary_of_slot(victim_slot).await;
-    let settled = Instant::now();
-    let recovered_after = load.wait_watched_hit_after(settled, RECOVERY).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let tally = load.finish().await;
-
-    let wrong = tally.wrong.lock().await;
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:?}",
-        &wrong[..wrong.len().min(5)]
-    );
-    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
-    assert!(slowest <= OP_BOUND, "a cache operation took {slowest:?}");
+    let (recovered_after, tally) = load.finish_after_recovery(Instant::now()).await;
+    tally.assert_sound("cache operation").await;
     let calls = tally.calls.load(Ordering::Relaxed);
     let hits = tally.hits.load(Ordering::Relaxed);
-    assert!(calls > 500, "the load ran ({calls} calls)");
     assert!(hits > 0);
     eprintln!(
         "failover {failover:?}; hits on the failed-over slots again {recovered_after:?} after it settled; \
@@ -250,8 +266,9 @@ async fn killing_a_primary_under_load_surfaces_no_error() {
     assert!(cache.health().await.healthy, "healthy after the failover");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrating_a_slot_under_load_surfaces_no_error() {
+/// A slot migrated under 32 callers (`ASK`, then `MOVED`): no error, no wrong answer.
+pub async fn migrating_a_slot_under_load_surfaces_no_error() {
+    let _heavy = exclusive().await;
     let cluster = RedisCluster::start();
     let cache = cache_on(&cluster);
 
@@ -281,21 +298,9 @@ async fn migrating_a_slot_under_load_surfaces_no_error() {
         .await
         .unwrap();
     assert_eq!(cluster.primary_of_slot(slot).port, to, "the slot moved");
-    let settled = Instant::now();
 
-    let recovered_after = load.wait_watched_hit_after(settled, RECOVERY).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let tally = load.finish().await;
-
-    let wrong = tally.wrong.lock().await;
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:?}",
-        &wrong[..wrong.len().min(5)]
-    );
-    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
-    assert!(slowest <= OP_BOUND, "a cache operation took {slowest:?}");
-    assert!(tally.calls.load(Ordering::Relaxed) > 500);
+    let (recovered_after, tally) = load.finish_after_recovery(Instant::now()).await;
+    tally.assert_sound("cache operation").await;
     eprintln!(
         "slot {slot} moved to {to}; hits again {recovered_after:?} after; stats {:?}",
         cache.stats()
@@ -312,8 +317,9 @@ async fn migrating_a_slot_under_load_surfaces_no_error() {
     assert!(n > 0, "the new owner holds the slot's keys");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
+/// A cluster down when the cache is built: misses, then hits once it comes up.
+pub async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
+    let _heavy = exclusive().await;
     let cluster = RedisCluster::start();
     cluster.kill_all();
 
@@ -330,26 +336,19 @@ async fn a_cluster_down_at_start_up_is_used_once_it_comes_up() {
     assert!(!cache.health().await.healthy);
 
     cluster.restart_all().await;
-    let deadline = Instant::now() + RESTART;
-    loop {
-        cache.set("down:k0", &truth("down:k0"), TTL).await;
-        if cache.get::<String>("down:k0").await.as_deref() == Some(&truth("down:k0")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cache never used the cluster after it came up: {:?}",
-            cache.health().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pause = Duration::from_millis(100);
+    assert!(
+        reads_back(&cache, "down:k0", &truth("down:k0"), RESTART, pause).await,
+        "the cache never used the cluster after it came up: {:?}",
+        cache.health().await
+    );
     assert!(cache.health().await.healthy);
 }
 
 /// A store whose reads the decorator caches, with keys hash-tagged by tenant.
 #[cacheward::cached_store(key = "copilot:{<tenant_id>}:policy", ttl = 300)]
 #[async_trait::async_trait]
-pub trait PolicyStore: Send + Sync {
+trait PolicyStore: Send + Sync {
     async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, String>;
 }
 
@@ -365,8 +364,10 @@ impl PolicyStore for Truth {
 
 const POLICY_TEMPLATE: &str = "copilot:{<tenant_id>}:policy";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
+/// The decorator under 32 callers while a primary is killed: no error, no wrong
+/// answer, and it hits again soon after.
+pub async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
+    let _heavy = exclusive().await;
     let cluster = RedisCluster::start();
     let store = Arc::new(CachingPolicyStore::new(Truth, cache_on(&cluster)));
     let hits = {
@@ -436,15 +437,7 @@ async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
         c.await.expect("a caller panicked");
     }
 
-    let wrong = tally.wrong.lock().await;
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:?}",
-        &wrong[..wrong.len().min(5)]
-    );
-    let slowest = Duration::from_micros(tally.slowest_op_us.load(Ordering::Relaxed));
-    assert!(slowest <= OP_BOUND, "a decorated call took {slowest:?}");
-    assert!(tally.calls.load(Ordering::Relaxed) > 500);
+    tally.assert_sound("decorated call").await;
     eprintln!(
         "decorator: failover {failover:?}; hits again {recovered_after:?} after; stats {:?}",
         store.cache().label_stats(POLICY_TEMPLATE)
@@ -454,8 +447,8 @@ async fn killing_a_primary_under_decorator_load_surfaces_no_error() {
 /// The rate limiter stays exact while its identifier's slot migrates: its script
 /// follows `ASK` to the importing node (one `ASKING` + `EVALSHA` pipeline) and then
 /// `MOVED`, and every check is counted exactly once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_limiter_stays_exact_while_its_slot_migrates() {
+pub async fn the_limiter_stays_exact_while_its_slot_migrates() {
+    let _heavy = exclusive().await;
     use cacheward::{Algorithm, RateLimiter};
 
     const CAPACITY: u64 = 100;
@@ -522,4 +515,197 @@ async fn the_limiter_stays_exact_while_its_slot_migrates() {
     );
     assert_eq!(decisions.len(), CALLERS * CHECKS_PER_CALLER);
     assert_eq!(cluster.primary_of_slot(slot).port, to);
+}
+
+/// How long a fresh cluster may take to be reachable through a new cache.
+const REACHABLE: Duration = Duration::from_secs(20);
+
+/// A password-protected cluster: `REDIS_PASSWORD` fills in for seeds without one; a
+/// missing or wrong password is a miss and an unhealthy report naming the
+/// authentication failure, and no password ever appears in a log line, a health
+/// report or `Debug` output.
+pub async fn a_password_protected_cluster_takes_redis_password_and_never_shows_it() {
+    const PASSWORD: &str = "clu5ter-s3cret";
+    const WRONG: &str = "not-the-pa55word";
+    let (logs, _guard) = crate::LogCapture::install();
+    let cluster = RedisCluster::start_with_password(PASSWORD);
+
+    let vars = [
+        ("REDIS_CLUSTER_NODES", cluster.nodes_env()),
+        ("REDIS_PASSWORD", PASSWORD.to_owned()),
+    ];
+    let cache = Cache::from_vars(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    });
+    assert_eq!(cache.backend(), cacheward::Backend::RedisCluster);
+    let pause = Duration::from_millis(100);
+    assert!(
+        reads_back(&cache, "auth:k0", &truth("auth:k0"), REACHABLE, pause).await,
+        "never reached the cluster: {:?}",
+        cache.health().await
+    );
+    let keys: Vec<String> = (0..30).map(|i| format!("auth:k{i}")).collect();
+    let entries: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), truth(k))).collect();
+    cache.set_many(&entries, TTL).await;
+    let got: Vec<Option<String>> = cache.get_many(&keys).await;
+    assert!(
+        got.iter()
+            .zip(&keys)
+            .all(|(v, k)| v.as_deref() == Some(&truth(k)))
+    );
+    assert!(cache.health().await.healthy);
+
+    // No password, or a wrong one: misses and an unhealthy report.
+    let without = Cache::redis_cluster(cluster.seeds()).expect("seeds");
+    let wrong = Cache::redis_cluster(
+        cluster
+            .ports()
+            .iter()
+            .map(|p| format!("redis://:{WRONG}@127.0.0.1:{p}")),
+    )
+    .expect("seeds");
+    for bad in [&without, &wrong] {
+        for _ in 0..3 {
+            assert_eq!(bad.get::<String>("auth:k0").await, None);
+            bad.set("auth:bad", &1u8, TTL).await;
+        }
+        let health = bad.health().await;
+        assert!(!health.healthy, "{health:?}");
+        let error = health.error.clone().unwrap_or_default();
+        assert!(
+            error.to_lowercase().contains("auth"),
+            "the report names the authentication failure: {error}"
+        );
+        let shown = format!("{health:?} {bad:?}");
+        assert!(
+            !shown.contains(WRONG) && !shown.contains(PASSWORD),
+            "{shown}"
+        );
+    }
+    let shown = format!("{cache:?} {:?}", cache.health().await);
+    assert!(!shown.contains(PASSWORD), "{shown}");
+
+    let lines = logs.lines();
+    assert!(!lines.is_empty(), "the failures were logged");
+    for line in &lines {
+        assert!(
+            !line.contains(PASSWORD) && !line.contains(WRONG),
+            "a log line shows a password: {line}"
+        );
+    }
+}
+
+// The runtime's `backend/slot.rs` is self-contained; it is compiled in here as is, so
+// what the keyslot scenario checks is exactly the code the cluster backend runs.
+#[allow(dead_code, reason = "the scenario uses two of the module's functions")]
+#[path = "../../../runtime/src/backend/slot.rs"]
+mod slot;
+
+/// A small deterministic generator (xorshift64*), so a failure is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Keys rich in the characters that matter for hash tags: `{`, `}`, empty tags,
+/// nested and unbalanced braces, template-like keys, unicode and arbitrary bytes.
+fn generate_keys(n: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let alphabet: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"{",
+        b"}",
+        b":",
+        b"a",
+        b"b",
+        b"z",
+        b"0",
+        b"7",
+        b"-",
+        b"*",
+        b" ",
+        b"copilot",
+        b"tenant",
+        b"policy",
+        b"\\",
+        "é".as_bytes(),
+        "日本".as_bytes(),
+        b"\x00",
+        b"\xff",
+    ];
+    let mut keys = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = match i % 4 {
+            // Template-shaped: copilot:{<tenant>}:policy with varied tenants.
+            0 => format!("copilot:{{t{}}}:policy", rng.next() % 1000).into_bytes(),
+            // Arbitrary bytes.
+            1 => (0..rng.below(24)).map(|_| rng.next() as u8).collect(),
+            // Brace-heavy strings from the alphabet.
+            _ => {
+                let mut k = Vec::new();
+                for _ in 0..rng.below(12) {
+                    k.extend_from_slice(alphabet[rng.below(alphabet.len())]);
+                }
+                k
+            }
+        };
+        keys.push(key);
+    }
+    keys
+}
+
+/// The runtime's slot computation agrees with the server's `CLUSTER KEYSLOT` on
+/// 10,000 keys rich in hash-tag syntax.
+pub async fn slots_agree_with_cluster_keyslot_on_10000_keys() {
+    let cluster = RedisCluster::shared();
+    let mut conn = cluster.node_connection(cluster.ports()[0]).await;
+    let keys = generate_keys(10_000);
+
+    let mut mismatches = Vec::new();
+    for chunk in keys.chunks(1_000) {
+        let mut pipe = redis::pipe();
+        for k in chunk {
+            pipe.cmd("CLUSTER").arg("KEYSLOT").arg(k);
+        }
+        let server: Vec<u16> = pipe.query_async(&mut conn).await.expect("CLUSTER KEYSLOT");
+        assert_eq!(server.len(), chunk.len());
+        for (k, s) in chunk.iter().zip(server) {
+            let ours = slot::key_slot(k);
+            if ours != s {
+                mismatches.push((String::from_utf8_lossy(k).into_owned(), ours, s));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} keys disagree (key, ours, server): {:?}",
+        mismatches.len(),
+        keys.len(),
+        &mismatches[..mismatches.len().min(10)]
+    );
+
+    // The generator exercised the interesting cases.
+    let tagged = keys
+        .iter()
+        .filter(|k| slot::hash_tag(k).len() != k.len())
+        .count();
+    let empty_tag = keys
+        .iter()
+        .filter(|k| k.windows(2).any(|w| w == b"{}"))
+        .count();
+    assert!(tagged > 2_600, "only {tagged} keys had a hash tag");
+    assert!(empty_tag > 50, "only {empty_tag} keys had an empty tag");
 }

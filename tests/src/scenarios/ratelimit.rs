@@ -1,17 +1,30 @@
 //! The rate limiter against a real Redis: semantics, identifiers, expiry, skewed
-//! clients and exactness under concurrency.
-//!
-//! Every suite is a scenario taking a [`Target`], so the cluster run reuses it.
-
-mod ratelimit_support;
+//! clients and exactness under concurrency, on a single server and on the cluster;
+//! and, on a single server it breaks, Redis killed or frozen (SIGSTOP): every check
+//! is allowed and marked degraded, quickly, counted and logged without flooding, and
+//! once Redis is back the limits apply again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cacheward::ratelimit::Refill;
-use cacheward::{Algorithm, Decision, RateLimiter};
-use cacheward_tests::Target;
-use ratelimit_support::{ServerClock, cache, clear_of_boundary, keys_with_prefix, pttl};
+use cacheward::{Algorithm, Cache, Decision, RateLimiter};
+
+use crate::clock::{ServerClock, clear_of_boundary};
+use crate::{LogCapture, RedisServer, Target, exclusive};
+
+/// A cache on `target` with its own connection: each call is a separate instance.
+///
+/// Its deadline is generous (2 s, not the 20 ms default): these scenarios check what
+/// the limiter decides under heavy concurrency on a small shared machine, and a check
+/// that timed out would fail open (and might still be counted by Redis later).
+fn cache(target: &Target) -> Cache {
+    Cache::builder()
+        .redis_url(target.url())
+        .deadline(Duration::from_secs(2))
+        .build()
+        .expect("the target's URL is valid")
+}
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -47,7 +60,7 @@ pub async fn window_semantics(target: &Target) {
         assert_decision(d, true, 5, name);
         assert_eq!(d.reset_after, Duration::ZERO, "{name}");
         assert!(
-            keys_with_prefix(&mut raw, &format!("sem-{name}"))
+            raw.keys_with_prefix(&format!("sem-{name}"))
                 .await
                 .is_empty()
         );
@@ -82,7 +95,7 @@ pub async fn window_semantics(target: &Target) {
         // A cost of zero is allowed and writes nothing.
         assert_decision(l.check_n(id, 0).await, true, 5, name);
         assert!(
-            keys_with_prefix(&mut raw, &format!("sem-{name}"))
+            raw.keys_with_prefix(&format!("sem-{name}"))
                 .await
                 .is_empty()
         );
@@ -177,7 +190,7 @@ pub async fn identifiers_neither_collide_nor_widen_reset(target: &Target) {
         assert_decision(l.check_detailed(*id).await, true, 0, id);
         assert_decision(l.check_detailed(*id).await, false, 0, id);
     }
-    let keys = keys_with_prefix(&mut raw, "ids:").await;
+    let keys = raw.keys_with_prefix("ids:").await;
     let expected: BTreeSet<String> = NASTY_IDS.iter().map(|id| l.key(id)).collect();
     assert_eq!(keys.len(), NASTY_IDS.len(), "{keys:?}");
     assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
@@ -195,10 +208,7 @@ pub async fn identifiers_neither_collide_nor_widen_reset(target: &Target) {
         assert_decision(l.check_detailed(reset).await, true, 1, reset);
         assert_decision(l.check_detailed(reset).await, true, 0, reset);
     }
-    assert_eq!(
-        keys_with_prefix(&mut raw, "ids:").await.len(),
-        NASTY_IDS.len()
-    );
+    assert_eq!(raw.keys_with_prefix("ids:").await.len(), NASTY_IDS.len());
 }
 
 // ---------------------------------------------------------------------------------
@@ -232,11 +242,11 @@ pub async fn every_key_expires(target: &Target) {
             l.check_n(&id, 2).await;
             l.peek(format!("never-checked-{i}")).await;
         }
-        let keys = keys_with_prefix(&mut raw, &prefix).await;
+        let keys = raw.keys_with_prefix(&prefix).await;
         assert_eq!(keys.len(), 20, "{prefix}: {keys:?}");
         for key in &keys {
             assert!(!key.contains("never-checked"), "a peek created {key}");
-            let ttl = pttl(&mut raw, key).await;
+            let ttl = raw.pttl(key).await;
             assert!(
                 ttl > 0 && ttl <= max_ttl.as_millis() as i64,
                 "{key}: PTTL {ttl}"
@@ -386,34 +396,63 @@ fn window_of(clock: &ServerClock, s: &Sample, start_ms: u64, ends_after: u64) ->
 /// Every key under `prefix` has a TTL (none is left without one).
 async fn no_key_without_ttl(target: &Target, prefix: &str) {
     let mut raw = target.raw().await;
-    for key in keys_with_prefix(&mut raw, prefix).await {
-        let ttl = pttl(&mut raw, &key).await;
+    for key in raw.keys_with_prefix(prefix).await {
+        let ttl = raw.pttl(&key).await;
         assert!(ttl > 0 || ttl == -2, "{key}: PTTL {ttl}");
     }
 }
 
-/// Fixed window: exactly `LIMIT` allowed in each of 5 consecutive windows aligned to
-/// the server clock.
-pub async fn fixed_window_is_exact(target: &Target) {
-    let prefix = "exact-fixed";
-    let limiters = instances(
-        target,
-        Algorithm::fixed_window(LIMIT, Duration::from_millis(WINDOW_MS)),
-        prefix,
-    );
+/// A run of eight instances of a window algorithm hammering one identifier over
+/// [`WINDOWS`] windows aligned to the server clock.
+struct AlignedRun {
+    limiters: Vec<RateLimiter>,
+    samples: Vec<Sample>,
+    checks: u64,
+    /// Allowed checks per aligned window (see [`window_of`]).
+    per_window: BTreeMap<i64, u64>,
+}
+
+/// Runs eight instances of `algorithm` from the start of a window of the server clock
+/// for [`WINDOWS`] windows; an allowed check's `reset_after` is taken to point
+/// `ends_after` windows past the end of its own.
+async fn aligned_run(
+    target: &Target,
+    algorithm: Algorithm,
+    prefix: &str,
+    ends_after: u64,
+) -> AlignedRun {
+    let limiters = instances(target, algorithm, prefix);
     let mut raw = target.raw().await;
     let clock = ServerClock::measure(&mut raw).await;
     let start_ms = clock.next_boundary(WINDOW_MS, 200.0);
     let start = clock.local(start_ms as f64 + 10.0);
     let stop = clock.local((start_ms + WINDOWS * WINDOW_MS) as f64 - 60.0);
     let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
-
     let mut per_window: BTreeMap<i64, u64> = BTreeMap::new();
     for s in &samples {
         *per_window
-            .entry(window_of(&clock, s, start_ms, 0))
+            .entry(window_of(&clock, s, start_ms, ends_after))
             .or_default() += 1;
     }
+    AlignedRun {
+        limiters,
+        samples,
+        checks,
+        per_window,
+    }
+}
+
+/// Fixed window: exactly `LIMIT` allowed in each of 5 consecutive windows aligned to
+/// the server clock.
+async fn fixed_window_is_exact(target: &Target) {
+    let prefix = "exact-fixed";
+    let algorithm = Algorithm::fixed_window(LIMIT, Duration::from_millis(WINDOW_MS));
+    let AlignedRun {
+        limiters,
+        samples,
+        checks,
+        per_window,
+    } = aligned_run(target, algorithm, prefix, 0).await;
     for w in 0..WINDOWS as i64 {
         assert_eq!(
             per_window.get(&w).copied().unwrap_or(0),
@@ -434,27 +473,16 @@ pub async fn fixed_window_is_exact(target: &Target) {
 /// Sliding window: at most `LIMIT` per aligned window, and at most `2 × LIMIT − 1` in
 /// any interval one window long (checked conservatively: only samples whose whole
 /// send/receive span lies inside the interval are counted).
-pub async fn sliding_window_stays_within_its_bound(target: &Target) {
+async fn sliding_window_stays_within_its_bound(target: &Target) {
     let prefix = "exact-sliding";
-    let limiters = instances(
-        target,
-        Algorithm::sliding_window(LIMIT, Duration::from_millis(WINDOW_MS)),
-        prefix,
-    );
-    let mut raw = target.raw().await;
-    let clock = ServerClock::measure(&mut raw).await;
-    let start_ms = clock.next_boundary(WINDOW_MS, 200.0);
-    let start = clock.local(start_ms as f64 + 10.0);
-    let stop = clock.local((start_ms + WINDOWS * WINDOW_MS) as f64 - 60.0);
-    let (samples, checks) = hammer(&limiters, "hot-client", start, stop).await;
-
+    let algorithm = Algorithm::sliding_window(LIMIT, Duration::from_millis(WINDOW_MS));
     // An allowed check's reset_after is the end of the *next* window.
-    let mut per_window: BTreeMap<i64, u64> = BTreeMap::new();
-    for s in &samples {
-        *per_window
-            .entry(window_of(&clock, s, start_ms, 1))
-            .or_default() += 1;
-    }
+    let AlignedRun {
+        samples,
+        checks,
+        per_window,
+        ..
+    } = aligned_run(target, algorithm, prefix, 1).await;
     for (w, n) in &per_window {
         assert!(*n <= LIMIT, "window {w} allowed {n}: {per_window:?}");
     }
@@ -489,7 +517,7 @@ pub async fn sliding_window_stays_within_its_bound(target: &Target) {
 
 /// Token bucket: over the run, allowed ≤ capacity + refill × elapsed / period, and
 /// allowed + what is left ≥ that minus one refill (tokens are conserved).
-pub async fn token_bucket_stays_within_its_bound(target: &Target) {
+async fn token_bucket_stays_within_its_bound(target: &Target) {
     let prefix = "exact-bucket";
     let (capacity, refill, period_ms) = (LIMIT, 10_u64, 100_u64);
     let algorithm = Algorithm::token_bucket(
@@ -538,40 +566,148 @@ pub async fn token_bucket_stays_within_its_bound(target: &Target) {
     no_key_without_ttl(target, prefix).await;
 }
 
+/// The three exactness runs, one after the other (multi-threaded runtime): they load
+/// the machine, so they hold [`exclusive`].
+pub async fn exactness(target: &Target) {
+    let _heavy = exclusive().await;
+    fixed_window_is_exact(target).await;
+    sliding_window_stays_within_its_bound(target).await;
+    token_bucket_stays_within_its_bound(target).await;
+}
+
 // ---------------------------------------------------------------------------------
-// The single-server runs.
+// Redis killed or frozen (single server; these capture logs).
 // ---------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn window_semantics_single() {
-    window_semantics(&Target::single()).await;
+/// The cache's deadline for one Redis operation (its default).
+const DEADLINE: Duration = Duration::from_millis(20);
+/// Generous slack for a noisy 2-core machine.
+const SLACK: Duration = Duration::from_millis(250);
+/// The log line the limiter writes when it fails open.
+const FAIL_OPEN_LOG: &str = "rate limiter check failed";
+
+/// 4 concurrent tasks x 25 checks of `id`; every decision with its latency.
+async fn burst(limiter: &RateLimiter, id: &str) -> Vec<(Decision, Duration)> {
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let l = limiter.clone();
+        let id = id.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for _ in 0..25 {
+                let start = Instant::now();
+                let d = l.check_detailed(&id).await;
+                out.push((d, start.elapsed()));
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a checking task panicked"));
+    }
+    all
 }
 
-#[tokio::test]
-async fn token_bucket_semantics_single() {
-    token_bucket_semantics(&Target::single()).await;
+/// Every check allowed and degraded, none slower than the deadline plus slack, and
+/// most of them fast: once the breaker is open (after 5 failures) a check does not
+/// wait for Redis at all.
+fn assert_all_degraded(results: &[(Decision, Duration)], what: &str) {
+    assert_eq!(results.len(), 100);
+    for (d, took) in results {
+        assert!(d.allowed && d.degraded, "{what}: {d:?}");
+        assert!(*took <= DEADLINE + SLACK, "{what}: a check took {took:?}");
+    }
+    let fast = results
+        .iter()
+        .filter(|(_, took)| *took < Duration::from_millis(5))
+        .count();
+    assert!(
+        fast >= 80,
+        "{what}: only {fast} of 100 checks skipped Redis"
+    );
 }
 
-#[tokio::test]
-async fn identifiers_single() {
-    identifiers_neither_collide_nor_widen_reset(&Target::single()).await;
+/// Checks `id` until Redis answers again (at most 20 s).
+async fn wait_until_enforcing(limiter: &RateLimiter, id: &str) {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if !limiter.check_detailed(id).await.degraded {
+            return;
+        }
+        assert!(Instant::now() < until, "Redis never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
-#[tokio::test]
-async fn every_key_expires_single() {
-    every_key_expires(&Target::single()).await;
+/// A limiter named `name` with the cache's default deadline, on a fresh server it
+/// owns, clear of an hourly window boundary for the next 30 s, and warmed up.
+async fn warm_limiter(name: &str, algorithm: Algorithm) -> (RedisServer, RateLimiter) {
+    let server = RedisServer::start();
+    let target = Target::Single(server);
+    clear_of_boundary(&target, HOUR, Duration::from_secs(30)).await;
+    let Target::Single(server) = target else {
+        unreachable!("a single-server target")
+    };
+    let cache = Cache::redis(&server.url()).unwrap();
+    let limiter = RateLimiter::new(&cache, name, algorithm);
+    let d = limiter.check_detailed("warm-up").await;
+    assert!(d.allowed && !d.degraded, "{d:?}");
+    (server, limiter)
 }
 
-#[tokio::test]
-async fn skewed_clients_single() {
-    skewed_clients_count_the_same(&Target::single()).await;
+/// A fresh identifier gets exactly its limit of 5, enforced.
+async fn limits_apply(limiter: &RateLimiter, id: &str) {
+    for i in 0..5 {
+        let d = limiter.check_detailed(id).await;
+        assert!(d.allowed && !d.degraded, "check {i}: {d:?}");
+        assert_eq!(d.remaining, 4 - i);
+    }
+    let d = limiter.check_detailed(id).await;
+    assert!(!d.allowed && !d.degraded, "over the limit: {d:?}");
 }
 
-/// The three exactness runs share one test so they do not compete for the CPU.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exactness_single() {
-    let target = Target::single();
-    fixed_window_is_exact(&target).await;
-    sliding_window_stays_within_its_bound(&target).await;
-    token_bucket_stays_within_its_bound(&target).await;
+/// Redis killed: every check fails open, quickly, with one warning; the limits apply
+/// again once Redis is back.
+pub async fn killed_redis_fails_open_then_limits_apply_again() {
+    let (logs, _guard) = LogCapture::install();
+    let (mut server, limiter) = warm_limiter("failover", Algorithm::fixed_window(5, HOUR)).await;
+
+    server.kill();
+    let results = burst(&limiter, "alice").await;
+    assert_all_degraded(&results, "killed");
+    let s = limiter.stats();
+    assert_eq!((s.checks, s.allowed, s.degraded), (101, 1, 100), "{s:?}");
+    assert!(s.errors >= 100, "{s:?}");
+    let warnings = logs.matching(FAIL_OPEN_LOG);
+    assert_eq!(warnings.len(), 1, "one warning, not a flood: {warnings:#?}");
+    assert!(warnings[0].contains("failover"), "{}", warnings[0]);
+
+    server.restart();
+    wait_until_enforcing(&limiter, "bob").await;
+    limits_apply(&limiter, "carol").await;
+}
+
+/// Redis frozen: every check fails open within the deadline, with one warning; the
+/// limits apply again after the thaw.
+pub async fn frozen_redis_fails_open_within_the_deadline_then_limits_apply_again() {
+    let (logs, _guard) = LogCapture::install();
+    let (mut server, limiter) = warm_limiter("frozen", Algorithm::sliding_window(5, HOUR)).await;
+
+    server.freeze();
+    let results = burst(&limiter, "alice").await;
+    assert_all_degraded(&results, "frozen");
+    let peek = limiter.peek("alice").await;
+    assert!(peek.degraded && peek.allowed, "{peek:?}");
+    let s = limiter.stats();
+    assert_eq!((s.checks, s.allowed, s.degraded), (101, 1, 100), "{s:?}");
+    assert!(s.errors >= 101, "{s:?}");
+    assert!(s.timeouts >= 1, "the first checks hit the deadline: {s:?}");
+    assert_eq!(logs.matching(FAIL_OPEN_LOG).len(), 1);
+
+    server.thaw();
+    // Checks sent to the frozen server may still run once it resumes (a timed-out
+    // check can be counted late), so the limits are checked on a fresh identifier.
+    wait_until_enforcing(&limiter, "bob").await;
+    limits_apply(&limiter, "carol").await;
 }

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::{RedisServer, TcpProxy};
 use cacheward::{Cache, cached_store};
-use cacheward_tests::{RedisServer, TcpProxy};
 use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 
@@ -83,8 +83,8 @@ where
 /// Two instances, one behind a proxy. The proxied one is cut off from Redis while it
 /// writes: its delete cannot get through. After the partition heals, the other instance
 /// reads the new value, because the kept invalidation was replayed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_during_a_partition_reaches_every_instance_after_it_heals() {
+pub async fn a_write_during_a_partition_reaches_every_instance_after_it_heals() {
+    let _heavy = crate::exclusive().await;
     let server = RedisServer::start();
     let upstream: SocketAddr = format!("127.0.0.1:{}", server.port()).parse().unwrap();
     let proxy = TcpProxy::start(upstream).await;
@@ -134,8 +134,7 @@ async fn a_write_during_a_partition_reaches_every_instance_after_it_heals() {
 
 /// A write while the breaker is open (Redis frozen a moment earlier): the delete is
 /// refused without being sent, kept, and replayed once Redis answers again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_while_the_breaker_is_open_is_replayed_after_recovery() {
+pub async fn a_write_while_the_breaker_is_open_is_replayed_after_recovery() {
     let mut server = RedisServer::start();
     let db = db();
     db.rows.lock().unwrap().insert(4, 1);
@@ -172,8 +171,7 @@ async fn a_write_while_the_breaker_is_open_is_replayed_after_recovery() {
 
 /// The proxy itself: bytes flow, stop on a partition without a close, and only new
 /// connections work after it heals.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_proxy_cuts_without_closing() {
+pub async fn the_proxy_cuts_without_closing() {
     let server = RedisServer::start();
     let proxy = TcpProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap()).await;
     let client = redis::Client::open(proxy.url()).unwrap();

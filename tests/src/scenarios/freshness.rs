@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::Target;
 use cacheward::__private::{
     Timing, read_through_with, read_through_with_background, shape::ResultOption,
 };
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
-use cacheward_tests::Target;
 
 fn spec(template: &'static str, ttl: Duration) -> &'static KeySpec {
     Box::leak(Box::new(KeySpec::new(KeyInfo {
@@ -104,7 +104,9 @@ async fn read(
     }
 }
 
-async fn refresh_ahead_scenario(target: &Target) {
+/// A hit past `refresh_ahead` answers at once; the background refresh lands next.
+pub async fn refresh_ahead(target: &Target) {
+    let _heavy = crate::exclusive().await;
     let ttl = Duration::from_secs(2);
     let spec = spec("fresh:policy:<tenant_id>", ttl);
     let timing = Timing {
@@ -143,7 +145,9 @@ async fn refresh_ahead_scenario(target: &Target) {
     assert!(cache.stats().refreshes >= 1);
 }
 
-async fn one_refresh_across_instances_scenario(target: &Target) {
+/// 64 tasks on four instances hammering a due key make one refresh.
+pub async fn one_refresh_across_instances(target: &Target) {
+    let _heavy = crate::exclusive().await;
     let ttl = Duration::from_secs(2);
     let spec = spec("fresh:hot:<tenant_id>", ttl);
     let timing = Timing {
@@ -182,7 +186,8 @@ async fn one_refresh_across_instances_scenario(target: &Target) {
     );
 }
 
-async fn stale_if_error_scenario(target: &Target) {
+/// Past the TTL, a failing store is answered from the stale copy, throttled; never after a delete.
+pub async fn stale_if_error(target: &Target) {
     let ttl = Duration::from_millis(800);
     let spec = spec("fresh:stale:<tenant_id>", ttl);
     let timing = Timing {
@@ -240,7 +245,8 @@ async fn stale_if_error_scenario(target: &Target) {
     );
 }
 
-async fn tag_invalidated_never_stale_scenario(target: &Target) {
+/// A tag-invalidated entry is never served stale.
+pub async fn tag_invalidated_never_stale(target: &Target) {
     let ttl = Duration::from_millis(500);
     let spec = spec("fresh:tagged:<tenant_id>", ttl);
     let timing = Timing {
@@ -265,33 +271,8 @@ async fn tag_invalidated_never_stale_scenario(target: &Target) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_ahead_on_redis() {
-    refresh_ahead_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_ahead_on_cluster() {
-    refresh_ahead_scenario(&Target::cluster()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_refresh_across_instances_on_redis() {
-    one_refresh_across_instances_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_if_error_on_redis() {
-    stale_if_error_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_if_error_on_cluster() {
-    stale_if_error_scenario(&Target::cluster()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_if_error_on_memory() {
+/// Stale if error on memory.
+pub async fn stale_if_error_on_memory() {
     let ttl = Duration::from_millis(300);
     let spec = spec("fresh:mem:<tenant_id>", ttl);
     let timing = Timing {
@@ -312,14 +293,9 @@ async fn stale_if_error_on_memory() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tag_invalidated_entry_is_never_served_stale_on_redis() {
-    tag_invalidated_never_stale_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_ahead_with_a_near_cache() {
-    let server = cacheward_tests::RedisServer::start();
+/// Refresh ahead with a near cache.
+pub async fn refresh_ahead_with_a_near_cache() {
+    let server = crate::RedisServer::start();
     let cache = Cache::builder()
         .redis_url(server.url())
         .near_cache(100)

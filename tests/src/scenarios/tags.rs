@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::{RedisServer, Target};
 use cacheward::__private::{Timing, read_through_with, shape::ResultOption};
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
-use cacheward_tests::{RedisServer, Target};
 
 fn spec(template: &'static str) -> &'static KeySpec {
     Box::leak(Box::new(KeySpec::new(KeyInfo {
@@ -55,7 +55,8 @@ async fn read(
     .unwrap()
 }
 
-async fn tenant_scenario(target: &Target) {
+/// A tenant's entries under two templates all miss after another instance invalidates its tag.
+pub async fn tenant(target: &Target) {
     let config = spec("tags:config:<tenant_id>:<user_id>");
     let policy = spec("tags:policy:<tenant_id>");
     let a = target.cache();
@@ -158,7 +159,7 @@ async fn tenant_scenario(target: &Target) {
 
 /// A load that read its counters before a tag invalidation and fills after it is not
 /// served afterwards.
-async fn invalidation_during_load_scenario(target: &Target) {
+pub async fn invalidation_during_load(target: &Target) {
     let config = spec("tags:race:<tenant_id>");
     let a = Arc::new(target.cache());
     let b = target.cache();
@@ -193,18 +194,8 @@ async fn invalidation_during_load_scenario(target: &Target) {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_is_dropped_at_once_on_redis() {
-    tenant_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_is_dropped_at_once_on_cluster() {
-    tenant_scenario(&Target::cluster()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_is_dropped_at_once_on_memory() {
+/// A tenant is dropped at once on memory.
+pub async fn a_tenant_is_dropped_at_once_on_memory() {
     let config = spec("tags:mem:<tenant_id>");
     let cache = Cache::memory();
     let calls = AtomicUsize::new(0);
@@ -216,16 +207,6 @@ async fn a_tenant_is_dropped_at_once_on_memory() {
         read(&cache, config, "tags:mem:acme".into(), "acme", &calls, "v2").await,
         "v2"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_load_racing_a_tag_invalidation_is_not_served_on_redis() {
-    invalidation_during_load_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_load_racing_a_tag_invalidation_is_not_served_on_cluster() {
-    invalidation_during_load_scenario(&Target::cluster()).await;
 }
 
 /// `INFO commandstats` calls per command.
@@ -246,8 +227,9 @@ async fn command_calls(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalidating_a_tag_of_5000_entries_is_one_command() {
+/// Invalidating a tag of 5000 entries is one command.
+pub async fn invalidating_a_tag_of_5000_entries_is_one_command() {
+    let _heavy = crate::exclusive().await;
     let server = RedisServer::start();
     let template = spec("tags:bulk:<id>");
     let cache = server.cache();
@@ -313,8 +295,7 @@ async fn invalidating_a_tag_of_5000_entries_is_one_command() {
 
 /// With near caches, the entries and their tags' counters are served from memory, and a
 /// tag invalidation on another instance still drops them at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tag_invalidation_reaches_near_caches() {
+pub async fn a_tag_invalidation_reaches_near_caches() {
     let server = RedisServer::start();
     let near = |url: &str| {
         Cache::builder()

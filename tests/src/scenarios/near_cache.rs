@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::{RedisServer, TcpProxy};
 use cacheward::{Cache, cached_store};
-use cacheward_tests::{RedisServer, TcpProxy};
 use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 
@@ -94,8 +94,8 @@ async fn until(cache: &Cache, key: &str, want: Option<u64>, limit: Duration) -> 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn near_hits_skip_redis_and_any_clients_write_evicts_them() {
+/// Near hits skip redis and any clients write evicts them.
+pub async fn near_hits_skip_redis_and_any_clients_write_evicts_them() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = raw.set("near:ext:1", json(1)).await.unwrap();
@@ -127,8 +127,8 @@ async fn near_hits_skip_redis_and_any_clients_write_evicts_them() {
     println!("expiry seen after {took:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_through_another_instance_evicts_this_ones_entry() {
+/// A write through another instance evicts this ones entry.
+pub async fn a_write_through_another_instance_evicts_this_ones_entry() {
     let server = RedisServer::start();
     let db = Arc::new(Db::default());
     db.rows.lock().unwrap().insert(1, 1);
@@ -154,8 +154,8 @@ async fn a_write_through_another_instance_evicts_this_ones_entry() {
     assert_eq!(c.item(1).await.unwrap().unwrap().version, 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_feed_stops_the_near_cache_until_it_is_back() {
+/// A killed feed stops the near cache until it is back.
+pub async fn a_killed_feed_stops_the_near_cache_until_it_is_back() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = raw.set("near:kill:1", json(1)).await.unwrap();
@@ -186,8 +186,9 @@ async fn a_killed_feed_stops_the_near_cache_until_it_is_back() {
     warm(&cache, "near:kill:1").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silently_cut_feed_stops_the_near_cache_within_two_heartbeats() {
+/// A silently cut feed stops the near cache within two heartbeats.
+pub async fn a_silently_cut_feed_stops_the_near_cache_within_two_heartbeats() {
+    let _heavy = crate::exclusive().await;
     let server = RedisServer::start();
     let upstream: SocketAddr = format!("127.0.0.1:{}", server.port()).parse().unwrap();
     let proxy = TcpProxy::start(upstream).await;
@@ -204,8 +205,8 @@ async fn a_silently_cut_feed_stops_the_near_cache_within_two_heartbeats() {
     assert!(took < Duration::from_secs(3), "{took:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalidation_during_the_insert_is_not_lost() {
+/// An invalidation during the insert is not lost.
+pub async fn an_invalidation_during_the_insert_is_not_lost() {
     let server = RedisServer::start();
     let mut raw = server.connection().await;
     let _: () = raw.set("near:slow:1", json(1)).await.unwrap();
@@ -234,8 +235,9 @@ async fn an_invalidation_during_the_insert_is_not_lost() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_two_instances_agree_with_the_database_after_the_writes() {
+/// Soak two instances agree with the database after the writes.
+pub async fn soak_two_instances_agree_with_the_database_after_the_writes() {
+    let _heavy = crate::exclusive().await;
     const KEYS: u64 = 8;
     let server = RedisServer::start();
     let db = Arc::new(Db::default());

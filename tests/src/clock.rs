@@ -1,24 +1,9 @@
-//! Helpers shared by the rate limiter suites: caches, the server clock, window
-//! alignment, raw key inspection.
-#![allow(dead_code)]
+//! The server clock, for the rate limiter's scenarios: windows are aligned to the
+//! clock of Redis, not to this process's.
 
 use std::time::{Duration, Instant};
 
-use cacheward::Cache;
-use cacheward_tests::{RawConnection, Target};
-
-/// A cache on `target` with its own connection: each call is a separate instance.
-///
-/// Its deadline is generous (2 s, not the 20 ms default): these suites check what
-/// the limiter decides under heavy concurrency on a small shared machine, and a check
-/// that timed out would fail open (and might still be counted by Redis later).
-pub fn cache(target: &Target) -> Cache {
-    Cache::builder()
-        .redis_url(target.url())
-        .deadline(Duration::from_secs(2))
-        .build()
-        .expect("the target's URL is valid")
-}
+use crate::{RawConnection, Target};
 
 /// The server clock, mapped onto this process's monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -92,24 +77,4 @@ pub async fn clear_of_boundary(target: &Target, window: Duration, needed: Durati
     if (next as f64 - now) < needed.as_millis() as f64 {
         sleep_until_server(&clock, next, 20.0).await;
     }
-}
-
-/// `KEYS <prefix>*` (test servers only hold this test's keys), sorted.
-pub async fn keys_with_prefix(raw: &mut RawConnection, prefix: &str) -> Vec<String> {
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(raw)
-        .await
-        .expect("KEYS");
-    keys.sort();
-    keys
-}
-
-/// `PTTL key`.
-pub async fn pttl(raw: &mut RawConnection, key: &str) -> i64 {
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(raw)
-        .await
-        .expect("PTTL")
 }

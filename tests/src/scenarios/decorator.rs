@@ -1,33 +1,35 @@
-//! Generated decorators against a real redis-server: every return shape, what is and
-//! is not stored, the exact keys and TTLs in Redis, injective keys, failed writes,
-//! single-flight and Redis going away.
+//! Generated decorators against a real Redis: every return shape, what is and is not
+//! stored, the exact keys and TTLs in Redis, injective keys, failed writes,
+//! single-flight, Redis going away or stalling, and `ttl_env`.
 //!
-//! Redis-touching bodies are `async fn …_scenario(target: &Target)` so that the
-//! cluster suite can run them on a Redis Cluster too.
+//! The scenarios that take a [`Target`] run on a single server and on the cluster.
 
 use std::collections::HashMap;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cacheward::{Cache, cached_store};
-use cacheward_tests::Target;
 use serde::{Deserialize, Serialize};
 
+use crate::scenarios::failover::breaking_cache;
+use crate::{RedisServer, Target, exclusive};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Item {
-    pub name: String,
-    pub version: u32,
+struct Item {
+    name: String,
+    version: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+struct StoreError(String);
 
 /// One cached method per return shape, each under its own template, and writes that
 /// invalidate them.
 #[cached_store(ttl = 60)]
 #[async_trait::async_trait]
-pub trait Shapes: Send + Sync {
+trait Shapes: Send + Sync {
     #[cached(key = "mt:ro:<id>")]
     async fn result_option(&self, id: &str) -> Result<Option<Item>, StoreError>;
 
@@ -63,7 +65,7 @@ pub trait Shapes: Send + Sync {
 /// The backing store: `"fail"` makes `Result` reads fail; absent ids are `None`
 /// (or the default item for `plain`).
 #[derive(Default)]
-pub struct Backing {
+struct Backing {
     items: Mutex<HashMap<String, Item>>,
     calls: Mutex<HashMap<&'static str, usize>>,
 }
@@ -137,36 +139,21 @@ fn item(name: &str, version: u32) -> Item {
 }
 
 async fn raw_get(target: &Target, key: &str) -> Option<String> {
-    let mut conn = target.raw().await;
-    redis::cmd("GET")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
+    target.raw().await.get(key).await
 }
 
 async fn raw_pttl(target: &Target, key: &str) -> i64 {
-    let mut conn = target.raw().await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
+    target.raw().await.pttl(key).await
 }
 
-/// The cache for a target (the one place to change for other kinds of target).
-/// A cache on the target with the harness's generous deadline, so a loaded CI machine
-/// cannot turn an expected hit into a timeout-miss.
-fn cache_for(target: &Target) -> Cache {
-    target.cache()
-}
-
+/// The decorator on a cache on the target, with the harness's generous deadline, so
+/// a loaded CI machine cannot turn an expected hit into a timeout-miss.
 fn redis_store(target: &Target) -> CachingShapes<Backing> {
-    CachingShapes::new(Backing::default(), cache_for(target))
+    CachingShapes::new(Backing::default(), target.cache())
 }
 
 /// Hit, miss, storage rules and invalidation for each return shape.
-pub async fn shapes_scenario(target: &Target) {
+pub async fn shapes(target: &Target) {
     let store = redis_store(target);
     let inner = store.inner();
     store.put("a", item("alpha", 1)).await.unwrap();
@@ -283,7 +270,7 @@ pub async fn shapes_scenario(target: &Target) {
 }
 
 /// A failed write invalidates nothing.
-pub async fn failed_write_scenario(target: &Target) {
+pub async fn failed_write(target: &Target) {
     let store = redis_store(target);
     store.put("w", item("kept", 1)).await.unwrap();
     assert_eq!(store.result_option("w").await, Ok(Some(item("kept", 1))));
@@ -299,7 +286,7 @@ pub async fn failed_write_scenario(target: &Target) {
 }
 
 /// User input full of key syntax maps to distinct, escaped keys.
-pub async fn injective_keys_scenario(target: &Target) {
+pub async fn injective_keys(target: &Target) {
     let store = redis_store(target);
     let ids = ["a:b", "a", "b", "a%3Ab", "*", "{x}", "", "a b", "é", "~"];
     for (i, id) in ids.iter().enumerate() {
@@ -352,8 +339,9 @@ impl Pairs for Echo {
     }
 }
 
-pub async fn pair_keys_scenario(target: &Target) {
-    let store = CachingPairs::new(Echo(AtomicUsize::new(0)), cache_for(target));
+/// Keys of two placeholders are injective too.
+pub async fn pair_keys(target: &Target) {
+    let store = CachingPairs::new(Echo(AtomicUsize::new(0)), target.cache());
     let cases: [(&str, Option<&str>); 5] = [
         ("a:b", Some("c")),
         ("a", Some("b:c")),
@@ -374,8 +362,27 @@ pub async fn pair_keys_scenario(target: &Target) {
     assert!(raw_get(target, "mt:pair:a:").await.is_some());
 }
 
+/// Single-flight on the target (multi-threaded runtime).
+pub async fn single_flight(target: &Target) {
+    single_flight_on(target.cache()).await;
+}
+
+/// Single-flight on the memory backend (multi-threaded runtime).
+pub async fn single_flight_on_memory() {
+    single_flight_on(Cache::memory()).await;
+}
+
+/// Single-flight with Redis down: the callers still share one inner call (multi-threaded
+/// runtime).
+pub async fn single_flight_with_redis_down() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    server.kill();
+    single_flight_on(Cache::redis(&url).unwrap()).await;
+}
+
 /// 100 concurrent callers on a cold key: one inner call, one answer for all.
-pub async fn single_flight_scenario(cache: Cache) {
+async fn single_flight_on(cache: Cache) {
     let store = Arc::new(CachingSlow::new(
         SlowStore {
             calls: AtomicUsize::new(0),
@@ -409,14 +416,14 @@ pub async fn single_flight_scenario(cache: Cache) {
 
 #[cached_store(key = "mt:slow:<id>", ttl = 60)]
 #[async_trait::async_trait]
-pub trait Slow: Send + Sync {
+trait Slow: Send + Sync {
     async fn load(&self, id: &str) -> Result<Option<Item>, StoreError>;
 
     #[invalidates]
     async fn forget(&self, id: &str) -> bool;
 }
 
-pub struct SlowStore {
+struct SlowStore {
     calls: AtomicUsize,
 }
 
@@ -438,8 +445,9 @@ impl Slow for SlowStore {
 }
 
 /// A key invalidated while a read of it is in flight: the read's (possibly older)
-/// value is returned to its caller but not stored.
-pub async fn invalidated_during_read_scenario(cache: Cache) {
+/// value is returned to its caller but not stored (multi-threaded runtime).
+pub async fn invalidated_during_read(target: &Target) {
+    let cache = target.cache();
     let store = Arc::new(CachingSlow::new(
         SlowStore {
             calls: AtomicUsize::new(0),
@@ -466,56 +474,8 @@ pub async fn invalidated_during_read_scenario(cache: Cache) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalidated_during_read_on_redis() {
-    let target = Target::single();
-    invalidated_during_read_scenario(cache_for(&target)).await;
-}
-
-#[tokio::test]
-async fn shapes_on_redis() {
-    shapes_scenario(&Target::single()).await;
-}
-
-#[tokio::test]
-async fn failed_write_on_redis() {
-    failed_write_scenario(&Target::single()).await;
-}
-
-#[tokio::test]
-async fn injective_keys_on_redis() {
-    injective_keys_scenario(&Target::single()).await;
-}
-
-#[tokio::test]
-async fn pair_keys_on_redis() {
-    pair_keys_scenario(&Target::single()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn single_flight_on_redis() {
-    let target = Target::single();
-    single_flight_scenario(cache_for(&target)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn single_flight_on_memory() {
-    single_flight_scenario(Cache::memory()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn single_flight_with_redis_down() {
-    let mut target = Target::single();
-    let url = target.url();
-    if let Target::Single(server) = &mut target {
-        server.kill();
-    }
-    single_flight_scenario(Cache::redis(&url).unwrap()).await;
-}
-
 /// With Redis killed, every answer equals the inner store's, writes included.
-#[tokio::test]
-async fn redis_down_answers_equal_the_inner_store() {
+pub async fn redis_down_answers_equal_the_inner_store() {
     let mut target = Target::single();
     let store = redis_store(&target);
     store.put("d", item("before", 1)).await.unwrap();
@@ -558,4 +518,127 @@ async fn redis_down_answers_equal_the_inner_store() {
         store.cache().stats().errors > 0,
         "the failures were counted"
     );
+}
+
+#[cached_store(key = "degraded:<id>", ttl = 60)]
+trait Degraded: Send + Sync {
+    async fn number(&self, id: u64) -> u64;
+}
+
+#[derive(Default)]
+struct Doubler(AtomicUsize);
+
+impl Degraded for Doubler {
+    async fn number(&self, id: u64) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        id * 2
+    }
+}
+
+/// A read that timed out is a miss, and its fill is skipped: a `SET` into a Redis
+/// that just failed the `GET` would wait out a second deadline. So a call costs one
+/// deadline, not two, while the breaker is still closed.
+/// (Multi-threaded runtime.)
+pub async fn a_failed_read_costs_one_deadline_not_two() {
+    let _heavy = exclusive().await;
+    let mut server = RedisServer::start();
+    let deadline = Duration::from_millis(300);
+    // Keep the breaker closed: this is about the calls before it opens.
+    let cache = breaking_cache(&server, deadline, 1_000, Duration::from_secs(1));
+    let store = CachingDegraded::new(Doubler::default(), cache.clone());
+    assert_eq!(store.number(1).await, 2); // connects, fills
+    assert_eq!(store.number(1).await, 2); // hit
+    assert_eq!(store.inner().0.load(Ordering::SeqCst), 1);
+
+    server.freeze();
+    for id in 10..13 {
+        let started = Instant::now();
+        assert_eq!(store.number(id).await, id * 2);
+        let took = started.elapsed();
+        assert!(
+            took < deadline * 2 - Duration::from_millis(100),
+            "a degraded call took {took:?}: the fill waited out a second deadline"
+        );
+    }
+    server.thaw();
+
+    let stats = cache.stats();
+    assert!(stats.timeouts >= 3, "{stats:?}");
+    assert_eq!(
+        stats.sets, 1,
+        "no fill was attempted while frozen: {stats:?}"
+    );
+    assert_eq!(store.inner().0.load(Ordering::SeqCst), 4);
+
+    // Once Redis answers again the next read fills the key.
+    assert_eq!(store.number(10).await, 20);
+    assert_eq!(store.number(10).await, 20);
+    assert_eq!(store.inner().0.load(Ordering::SeqCst), 5);
+}
+
+#[cached_store(key = "mt:ttl:<id>", ttl = 60, ttl_env = "CACHE_TTL_MACROTEST_SECONDS")]
+trait TtlNumbers: Send + Sync {
+    async fn number(&self, id: u32) -> u32;
+}
+
+struct TtlDoubler;
+
+impl TtlNumbers for TtlDoubler {
+    async fn number(&self, id: u32) -> u32 {
+        id * 2
+    }
+}
+
+/// The TTL the child expects, in milliseconds (the compiled 60 s when run directly).
+const EXPECT_MS: &str = "CACHEWARD_TEST_EXPECT_TTL_MS";
+
+/// The child half of [`ttl_env_overrides_the_compiled_ttl_and_bad_values_are_ignored`]:
+/// the TTL in effect, and the `PTTL` of a key the decorator wrote, equal what the
+/// parent expects (the compiled 60 s when run by itself). A test binary runs it as a
+/// test whose name contains [`TTL_ENV_CHILD`].
+pub async fn ttl_env_child() {
+    let expect_ms: u64 = std::env::var(EXPECT_MS).map_or(60_000, |v| v.parse().unwrap());
+    let spec = CachingTtlNumbers::<()>::key_specs()[0];
+    assert_eq!(spec.ttl_env, Some("CACHE_TTL_MACROTEST_SECONDS"));
+    assert_eq!(spec.effective_ttl(), Duration::from_millis(expect_ms));
+
+    let target = Target::single();
+    let store = CachingTtlNumbers::new(TtlDoubler, target.cache());
+    assert_eq!(store.number(21).await, 42);
+    let pttl = target.raw().await.pttl("mt:ttl:21").await;
+    let expect = i64::try_from(expect_ms).unwrap();
+    assert!(
+        pttl > expect * 8 / 10 && pttl <= expect,
+        "PTTL {pttl} for an expected {expect} ms"
+    );
+}
+
+/// The name of the test that runs [`ttl_env_child`]: the parent reruns the current
+/// test binary filtered to it, in a child process with the variable set.
+pub const TTL_ENV_CHILD: &str = "ttl_env_child";
+
+/// `ttl_env` overrides the compiled TTL at run time; an unparsable value is ignored.
+/// The environment cannot be changed safely inside a running test binary, so each
+/// value is checked by [`ttl_env_child`] in a child process.
+pub fn ttl_env_overrides_the_compiled_ttl_and_bad_values_are_ignored() {
+    for (value, expect_ms) in [
+        ("7", 7_000),
+        ("  90 ", 90_000),
+        ("soon", 60_000),
+        ("0", 60_000),
+        ("", 60_000),
+    ] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([TTL_ENV_CHILD, "--test-threads=1"])
+            .env("CACHE_TTL_MACROTEST_SECONDS", value)
+            .env(EXPECT_MS, expect_ms.to_string())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "CACHE_TTL_MACROTEST_SECONDS={value:?}: expected {expect_ms} ms\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -1,12 +1,40 @@
-//! The cluster harness itself: three primaries with one replica each, every slot
-//! covered, and everything gone after drop.
+//! The harness itself: a server starts, answers, dies, comes back, freezes; a
+//! cluster has three primaries with one replica each, every slot covered, and
+//! everything gone after drop.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
-use cacheward_tests::RedisCluster;
+use crate::{RedisCluster, RedisServer};
 
-#[tokio::test]
-async fn three_primaries_three_replicas_all_slots_and_a_clean_teardown() {
+/// A server answers, stops answering once killed, answers again after a restart, and
+/// not while frozen.
+pub async fn server_starts_restarts_and_freezes() {
+    let mut server = RedisServer::start();
+    let mut conn = server.connection().await;
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    assert_eq!(pong, "PONG");
+
+    server.kill();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port())).is_err());
+    server.restart();
+    let mut conn = server.connection().await;
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    assert_eq!(pong, "PONG");
+
+    server.freeze();
+    let frozen = tokio::time::timeout(
+        Duration::from_millis(200),
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await;
+    assert!(frozen.is_err(), "a frozen server must not answer");
+    server.thaw();
+}
+
+/// A fresh cluster: six nodes, three primaries with a replica each, all 16384 slots
+/// covered, keys routed by the client, and no node left listening after drop.
+pub async fn three_primaries_three_replicas_all_slots_and_a_clean_teardown() {
     let cluster = RedisCluster::start();
     let topology = cluster.topology();
     assert_eq!(topology.len(), 6);

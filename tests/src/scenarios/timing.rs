@@ -1,5 +1,3 @@
-#![allow(async_fn_in_trait, reason = "the traits are used in this file only")]
-
 //! The macro forms for tags, refresh-ahead and stale-if-error, written as the user
 //! contract writes them, against a real Redis.
 
@@ -7,22 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::RedisServer;
 use cacheward::{Cache, cached_store};
-use cacheward_tests::RedisServer;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversationConfig {
-    pub tenant_id: String,
-    pub user_id: Option<String>,
-    pub version: u64,
+struct ConversationConfig {
+    tenant_id: String,
+    user_id: Option<String>,
+    version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError;
+struct StoreError;
 
 #[cached_store(ttl = 300)]
-pub trait ConfigStore: Send + Sync {
+trait ConfigStore: Send + Sync {
     #[cached(key = "copilot:conv:config:<tenant_id>:<user_id>", tags = ["tenant:<tenant_id>"])]
     async fn get_config(
         &self,
@@ -35,7 +33,7 @@ pub trait ConfigStore: Send + Sync {
 }
 
 #[derive(Default)]
-pub struct Configs {
+struct Configs {
     version: AtomicU64,
     loads: AtomicUsize,
 }
@@ -60,8 +58,8 @@ impl ConfigStore for Arc<Configs> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_reset_drops_every_entry_of_the_tenant_on_every_instance() {
+/// A tenant reset drops every entry of the tenant on every instance.
+pub async fn a_tenant_reset_drops_every_entry_of_the_tenant_on_every_instance() {
     let server = RedisServer::start();
     let db = Arc::new(Configs::default());
     let a = CachingConfigStore::new(Arc::clone(&db), server.cache());
@@ -104,9 +102,9 @@ async fn a_tenant_reset_drops_every_entry_of_the_tenant_on_every_instance() {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantLlmPolicy {
-    pub tenant_id: String,
-    pub version: u64,
+struct TenantLlmPolicy {
+    tenant_id: String,
+    version: u64,
 }
 
 #[cached_store(
@@ -115,12 +113,12 @@ pub struct TenantLlmPolicy {
     refresh_ahead = 0.5,
     stale_if_error = "1h"
 )]
-pub trait PolicyStore: Send + Sync {
+trait PolicyStore: Send + Sync {
     async fn get_policy(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError>;
 }
 
 #[derive(Default)]
-pub struct Policies {
+struct Policies {
     version: AtomicU64,
     loads: AtomicUsize,
     delay_ms: AtomicU64,
@@ -144,8 +142,8 @@ impl PolicyStore for Arc<Policies> {
 /// A hit past `refresh_ahead` of the TTL: one caller refreshes (and waits for the
 /// store), every other caller answers from the cache at once; then everyone reads the
 /// new value.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_ahead_refreshes_once_while_others_hit() {
+pub async fn refresh_ahead_refreshes_once_while_others_hit() {
+    let _heavy = crate::exclusive().await;
     let server = RedisServer::start();
     let db = Arc::new(Policies::default());
     let store = Arc::new(CachingPolicyStore::new(Arc::clone(&db), server.cache()));
@@ -177,8 +175,7 @@ async fn refresh_ahead_refreshes_once_while_others_hit() {
 }
 
 /// Past the TTL with a failing store, the stale value answers; a `Result` shape only.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_if_error_answers_when_the_store_fails() {
+pub async fn stale_if_error_answers_when_the_store_fails() {
     let server = RedisServer::start();
     let db = Arc::new(Policies::default());
     let store = CachingPolicyStore::new(Arc::clone(&db), server.cache());
@@ -192,8 +189,7 @@ async fn stale_if_error_answers_when_the_store_fails() {
 }
 
 /// The same forms on the memory backend.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tags_on_the_memory_backend() {
+pub async fn tags_on_the_memory_backend() {
     let db = Arc::new(Configs::default());
     let store = CachingConfigStore::new(Arc::clone(&db), Cache::memory());
     store.get_config("acme", None).await.unwrap();
