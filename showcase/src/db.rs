@@ -109,6 +109,8 @@ pub struct DatabaseHealth {
     pub latency_ms: Option<f64>,
     /// Why the check failed.
     pub error: Option<String>,
+    /// Store queries sent since start ([`Database::queries`]).
+    pub queries: u64,
 }
 
 /// Connecting or migrating failed.
@@ -246,6 +248,7 @@ impl Database {
             backend: self.kind(),
             latency_ms: result.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
             error: result.err(),
+            queries: self.queries(),
         }
     }
 

@@ -52,7 +52,7 @@ pub fn router(app: App) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(api)
-        .fallback(|| async { ApiError::NotFound("no such route") })
+        .fallback(|| async { ApiError::NotFound("route") })
         .with_state(app)
 }
 

@@ -80,7 +80,10 @@ impl App {
         let db = Database::connect(&config.database_url, config.max_connections).await?;
         let limiter_cache = match cache.backend() {
             Backend::Redis | Backend::RedisCluster | Backend::Memory => cache.clone(),
-            _ => Cache::memory(),
+            _ => {
+                tracing::info!("no Redis: the rate limit is counted in this process");
+                Cache::memory()
+            }
         };
         let limiter = RateLimiter::new(
             &limiter_cache,
