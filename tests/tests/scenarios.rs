@@ -9,7 +9,7 @@
 use cacheward_tests::Target;
 use cacheward_tests::scenarios::{
     cache, cluster, decorator, failover, freshness, frozen_deadline, harness, leases, near_cache,
-    pending_invalidations, ratelimit, tags, timing,
+    pending_invalidations, ratelimit, ratelimit_memory, tags, timing,
 };
 
 /// One `#[tokio::test]` per scenario and kind of target, in modules `on_single` and
@@ -120,6 +120,7 @@ mod own {
 
         harness::server_starts_restarts_and_freezes;
         harness::three_primaries_three_replicas_all_slots_and_a_clean_teardown;
+        ratelimit_memory::memory_and_redis_limiters_decide_alike;
 
         leases::write_during_load_on_memory (flavor = "multi_thread", worker_threads = 2);
         tags::a_tenant_is_dropped_at_once_on_memory (flavor = "multi_thread", worker_threads = 2);

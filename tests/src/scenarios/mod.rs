@@ -31,6 +31,7 @@ pub mod leases;
 pub mod near_cache;
 pub mod pending_invalidations;
 pub mod ratelimit;
+pub mod ratelimit_memory;
 pub mod tags;
 pub mod timing;
 
