@@ -361,7 +361,9 @@ pub async fn soak(target: &Target) {
         Arc::new(instance(target, &db)),
     ];
     let mut naive_stale_total = 0;
-    for round in 0..5 {
+    // At least 3 rounds, and more (up to 12) until the control has shown the race: on a
+    // loaded machine a round may not hit the naive decorator's window.
+    for round in 0..12 {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for r in 0..64u64 {
