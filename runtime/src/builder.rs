@@ -7,6 +7,8 @@ use crate::backend::guard::DEFAULT_DEADLINE;
 use crate::backend::memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
 use crate::backend::redis::RedisStore;
 use crate::backend::settings::{ConnectionSettings, parse_node_list, seed_url, url_password};
+#[cfg(feature = "upstash")]
+use crate::backend::upstash::UpstashStore;
 use crate::backend::{GuardConfig, Guarded, Remote, Store};
 use crate::breaker::{DEFAULT_COOL_DOWN, DEFAULT_THRESHOLD};
 use crate::cache::Cache;
@@ -29,7 +31,8 @@ use crate::redact::redact_url;
 /// ```
 ///
 /// The backend is the last one chosen: [`redis_url`](Self::redis_url),
-/// [`cluster_nodes`](Self::cluster_nodes), [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
+/// [`cluster_nodes`](Self::cluster_nodes), `upstash` (with the `upstash` feature),
+/// [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
 /// Settings that do not apply to the chosen backend are ignored.
 #[derive(Clone)]
 #[must_use]
@@ -51,12 +54,17 @@ pub(crate) enum Kind {
     Redis(String),
     /// Seed URLs of a Redis Cluster.
     RedisCluster(Vec<String>),
+    /// The REST URL of an Upstash database (the token is the connection's password).
+    #[cfg(feature = "upstash")]
+    Upstash(String),
 }
 
 impl std::fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Redis(url) => format!("Redis({})", redact_url(url)),
+            #[cfg(feature = "upstash")]
+            Kind::Upstash(url) => format!("Upstash({})", redact_url(url)),
             Kind::RedisCluster(seeds) => format!(
                 "RedisCluster({})",
                 seeds
@@ -112,13 +120,34 @@ impl CacheBuilder {
     ///
     /// Several URLs separated by commas (`redis://a:6379,redis://b:6379`) are the seed
     /// nodes of a Redis Cluster, as with [`cluster_nodes`](Self::cluster_nodes).
+    ///
+    /// With the `upstash` feature, an `https://` URL is an Upstash REST URL, as with
+    /// [`upstash`](Self::upstash), whose token is the [`password`](Self::password).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.kind = if url.contains(',') {
             Kind::RedisCluster(parse_node_list(&url, false))
         } else {
+            #[cfg(feature = "upstash")]
+            if is_rest_url(&url) {
+                self.kind = Kind::Upstash(url);
+                return self;
+            }
             Kind::Redis(url)
         };
+        self
+    }
+
+    /// Caches on an Upstash database through its REST API: `url` is the REST URL
+    /// (`https://<name>.upstash.io`; `http://` is accepted for a local REST server)
+    /// and `token` its REST token. Commands are HTTPS requests over one pooled
+    /// keep-alive client; the token never appears in logs, `Debug` output or health
+    /// reports. Values are stored as plain JSON (compression needs binary values, which
+    /// the REST API cannot carry). See `docs/operations.md` for when to choose it.
+    #[cfg(feature = "upstash")]
+    pub fn upstash(mut self, url: impl Into<String>, token: impl Into<String>) -> Self {
+        self.kind = Kind::Upstash(url.into());
+        self.connection.password = Some(token.into());
         self
     }
 
@@ -139,8 +168,9 @@ impl CacheBuilder {
         self
     }
 
-    /// The Redis password, used when the URL carries none (like `REDIS_PASSWORD`).
-    /// It never appears in logs, `Debug` output or health reports.
+    /// The Redis password, used when the URL carries none (like `REDIS_PASSWORD`); for
+    /// an Upstash REST URL, the token. It never appears in logs, `Debug` output or
+    /// health reports.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.connection.password = Some(password.into());
         self
@@ -251,11 +281,24 @@ impl CacheBuilder {
                 store.connect_in_background();
                 Remote::Cluster(store)
             }
+            #[cfg(feature = "upstash")]
+            Kind::Upstash(url) => {
+                let token = self.connection.password.as_deref().unwrap_or_default();
+                Remote::Upstash(UpstashStore::new(url, token, &self.connection)?)
+            }
         };
+        // JSON strings cannot carry the binary frames of compressed values.
+        #[cfg(feature = "upstash")]
+        let compress_above = match remote {
+            Remote::Upstash(_) => None,
+            _ => self.compress_above,
+        };
+        #[cfg(not(feature = "upstash"))]
+        let compress_above = self.compress_above;
         let guard = Guarded::new(remote, &self.guard_config());
         Ok(Cache::with_settings(
             Store::Remote(guard),
-            self.compress_above,
+            compress_above,
             self.lease,
         ))
     }
@@ -267,6 +310,8 @@ impl CacheBuilder {
         g.secrets.extend(self.connection.password.iter().cloned());
         let urls: &[String] = match &self.kind {
             Kind::Redis(url) => std::slice::from_ref(url),
+            #[cfg(feature = "upstash")]
+            Kind::Upstash(url) => std::slice::from_ref(url),
             Kind::RedisCluster(seeds) => seeds,
             Kind::PassThrough | Kind::Memory => &[],
         };
@@ -277,6 +322,14 @@ impl CacheBuilder {
         g.secrets.dedup();
         g
     }
+}
+
+/// Whether `url` is an Upstash REST URL rather than a Redis one: `https://`, as in
+/// the seeds' resolution order.
+pub(crate) fn is_rest_url(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 // Keep the defaults visible in one place for the docs.

@@ -159,6 +159,18 @@ impl Cache {
         Self::builder().redis_url(url).build()
     }
 
+    /// A cache on an Upstash database through its REST API: `url` is the REST URL
+    /// (`https://<name>.upstash.io`) and `token` its REST token (the `upstash` feature).
+    /// Other settings: [`Cache::builder`] with
+    /// [`upstash`](crate::CacheBuilder::upstash).
+    ///
+    /// Returns `Err` only when the URL is malformed or the token empty (the message never
+    /// contains the token). Nothing is sent before the first operation.
+    #[cfg(feature = "upstash")]
+    pub fn upstash(url: &str, token: &str) -> Result<Self, ConfigError> {
+        Self::builder().upstash(url, token).build()
+    }
+
     /// A cache on the Redis Cluster reachable through `nodes`: seed URLs
     /// (`redis://host:port`, `rediss://…`, credentials allowed) or bare `host:port`
     /// pairs. One reachable node is enough; the client discovers the rest. Other

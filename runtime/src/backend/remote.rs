@@ -13,6 +13,8 @@ use std::time::Duration;
 use super::Backend;
 use super::cluster::ClusterStore;
 use super::redis::RedisStore;
+#[cfg(feature = "upstash")]
+use super::upstash::UpstashStore;
 use crate::error::CacheError;
 
 /// One argument of a Lua script.
@@ -108,6 +110,8 @@ pub(crate) trait RemoteStore: std::fmt::Debug + Send + Sync + 'static {
 pub(crate) enum Remote {
     Redis(RedisStore),
     Cluster(ClusterStore),
+    #[cfg(feature = "upstash")]
+    Upstash(UpstashStore),
 }
 
 /// Runs `$body` with `$store` bound to whichever store `$remote` holds.
@@ -116,6 +120,8 @@ macro_rules! each_remote {
         match $remote {
             Remote::Redis($store) => $body,
             Remote::Cluster($store) => $body,
+            #[cfg(feature = "upstash")]
+            Remote::Upstash($store) => $body,
         }
     };
 }

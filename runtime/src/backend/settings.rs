@@ -111,16 +111,17 @@ pub(crate) fn no_runtime() -> CacheError {
 /// provider on the way, since every connection that needs one starts here.
 pub(crate) fn runtime_for_connections() -> Result<tokio::runtime::Handle, CacheError> {
     let handle = tokio::runtime::Handle::try_current().map_err(|_| no_runtime())?;
-    #[cfg(feature = "tls")]
+    #[cfg(any(feature = "tls", feature = "upstash"))]
     install_crypto_provider();
     Ok(handle)
 }
 
 /// rustls needs a process-wide crypto provider, and cannot pick one by itself when an
 /// application enables several (ring here, aws-lc-rs elsewhere): the first `rediss://`
-/// handshake would panic. Installs ring's unless the application installed one.
-#[cfg(feature = "tls")]
-fn install_crypto_provider() {
+/// handshake (or the Upstash client's construction) would panic. Installs ring's unless
+/// the application installed one.
+#[cfg(any(feature = "tls", feature = "upstash"))]
+pub(crate) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err means another thread installed one first: fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -139,10 +140,17 @@ pub(crate) fn diagnose_url(url: &str) -> Option<String> {
     };
     match scheme {
         "redis" | "rediss" | "valkey" | "valkeys" | "redis+unix" | "valkey+unix" | "unix" => {}
+        "http" | "https" if cfg!(feature = "upstash") => {
+            return Some(format!(
+                "unsupported scheme '{scheme}' for a Redis URL: a REST URL is used with \
+                 CACHE_PROVIDER=upstash (or the builder's upstash()); or give the \
+                 redis:// or rediss:// endpoint"
+            ));
+        }
         "http" | "https" => {
             return Some(format!(
-                "unsupported scheme '{scheme}': an Upstash REST URL is not a Redis protocol \
-                 endpoint; use the redis:// or rediss:// endpoint"
+                "unsupported scheme '{scheme}': the Upstash REST API needs cacheward's \
+                 `upstash` feature; or give the redis:// or rediss:// endpoint"
             ));
         }
         other => {
@@ -221,7 +229,7 @@ mod tests {
             ("", "empty"),
             ("localhost:6379", "missing scheme"),
             ("http://h:1", "unsupported scheme 'http'"),
-            ("https://x.upstash.io", "Upstash"),
+            ("https://x.upstash.io", "upstash"),
             ("redis://:hunter2@", "missing host"),
             ("redis://:hunter2@host:notaport", "invalid port 'notaport'"),
             ("redis://:hunter2@host:99999", "invalid port '99999'"),
