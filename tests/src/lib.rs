@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod proxy;
+pub mod upstash;
 pub use cluster::RedisCluster;
 pub use proxy::TcpProxy;
+pub use upstash::UpstashFront;
 
 /// The deadline of the caches made by [`RedisServer::cache`] and [`Target::cache`]:
 /// long enough that a loaded 2-core CI machine running a debug build never hits it, so
