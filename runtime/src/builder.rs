@@ -207,9 +207,10 @@ impl CacheBuilder {
         self
     }
 
-    /// Trusts this CA certificate (PEM) for `rediss://` connections instead of the
-    /// public webpki roots: for a Redis whose certificate comes from a private CA.
-    #[cfg(feature = "tls")]
+    /// Trusts this CA certificate (PEM) for `rediss://` connections (and an Upstash
+    /// `https://` URL) instead of the public roots: for a server whose certificate
+    /// comes from a private CA.
+    #[cfg(any(feature = "tls", feature = "upstash"))]
     pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.connection.root_ca = Some(pem.into());
         self

@@ -23,7 +23,9 @@
 //! For failover tests the front can be [killed](UpstashFront::kill) (listener and
 //! every open connection closed), [restarted](UpstashFront::restart) on the same port,
 //! and [frozen](UpstashFront::freeze): requests are read and never answered until
-//! [thawed](UpstashFront::thaw), like a stalled service behind a load balancer.
+//! [thawed](UpstashFront::thaw), like a stalled service behind a load balancer. It
+//! can also [hold the first request of each new connection](UpstashFront::delay_new_connections),
+//! as a slow handshake with a distant region does.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -57,6 +59,8 @@ struct Shared {
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     frozen: watch::Sender<bool>,
     requests: AtomicU64,
+    /// How long the first request of each new connection is held (a slow handshake).
+    new_connection_delay: Mutex<std::time::Duration>,
     /// The name of every command received, in order (`EVALSHA`, `SCRIPT`, …).
     commands: Mutex<Vec<String>>,
 }
@@ -75,6 +79,7 @@ impl UpstashFront {
             conn: tokio::sync::Mutex::new(None),
             frozen: watch::channel(false).0,
             requests: AtomicU64::new(0),
+            new_connection_delay: Mutex::new(std::time::Duration::ZERO),
             commands: Mutex::new(Vec::new()),
         });
         let accept = Some(tokio::spawn(serve(listener, shared.clone())));
@@ -146,6 +151,19 @@ impl UpstashFront {
         self.accept = Some(tokio::spawn(serve(listener, self.shared.clone())));
     }
 
+    /// Holds the first request of every new connection for `delay` before answering
+    /// it, as a slow TCP + TLS handshake to a distant region would; later requests on
+    /// the same connection are answered at once. (Harsher than a slow handshake: a
+    /// client whose pooled connection frees up while it is still connecting can use
+    /// that one instead, but a request already sent on the new one must wait.)
+    pub fn delay_new_connections(&self, delay: std::time::Duration) {
+        *self
+            .shared
+            .new_connection_delay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = delay;
+    }
+
     /// Stops answering: requests are read and held until [`thaw`](Self::thaw).
     pub fn freeze(&self) {
         self.shared.frozen.send_replace(true);
@@ -176,7 +194,20 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         while connections.try_join_next().is_some() {}
         let shared = shared.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+            let fresh = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let service = hyper::service::service_fn(move |req| {
+                let (shared, fresh) = (shared.clone(), fresh.clone());
+                async move {
+                    if fresh.swap(false, Ordering::Relaxed) {
+                        let delay = *shared
+                            .new_connection_delay
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        tokio::time::sleep(delay).await;
+                    }
+                    handle(req, shared).await
+                }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)

@@ -21,8 +21,9 @@ pub(crate) struct ConnectionSettings {
     /// Used when a URL carries no user name.
     pub(crate) username: Option<String>,
     pub(crate) connect_timeout: Duration,
-    /// A PEM CA certificate to trust for `rediss://` instead of the webpki roots.
-    #[cfg(feature = "tls")]
+    /// A PEM CA certificate to trust for `rediss://` (and an Upstash `https://` URL)
+    /// instead of the public roots.
+    #[cfg(any(feature = "tls", feature = "upstash"))]
     pub(crate) root_ca: Option<Vec<u8>>,
 }
 
@@ -32,7 +33,7 @@ impl Default for ConnectionSettings {
             password: None,
             username: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            #[cfg(feature = "tls")]
+            #[cfg(any(feature = "tls", feature = "upstash"))]
             root_ca: None,
         }
     }
@@ -44,7 +45,7 @@ impl std::fmt::Debug for ConnectionSettings {
         d.field("password", &self.password.as_ref().map(|_| "***"))
             .field("username", &self.username)
             .field("connect_timeout", &self.connect_timeout);
-        #[cfg(feature = "tls")]
+        #[cfg(any(feature = "tls", feature = "upstash"))]
         d.field("tls_root_ca", &self.root_ca.as_ref().map(|_| "set"));
         d.finish()
     }

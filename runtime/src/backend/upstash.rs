@@ -21,6 +21,7 @@
 //! hands it to the guard, which scrubs it from every error message.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -40,7 +41,12 @@ const ENCODING_HEADER: &str = "upstash-encoding";
 pub(crate) struct UpstashStore {
     /// Replaced by [`RemoteStore::reset_connection`], which drops the pooled connections.
     http: ArcSwap<reqwest::Client>,
-    connect_timeout: Duration,
+    /// What a new client is built from (connect timeout, private CA).
+    settings: ConnectionSettings,
+    /// Whether the current client has had an answer (so it holds a live connection).
+    warm: Arc<AtomicBool>,
+    /// Whether a background request is making a connection right now.
+    warming: Arc<AtomicBool>,
     command_url: reqwest::Url,
     pipeline_url: reqwest::Url,
     /// `Bearer <token>`, marked sensitive.
@@ -112,11 +118,16 @@ impl UpstashStore {
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| invalid("the token holds characters a header cannot carry".into()))?;
         auth.set_sensitive(true);
-        let http = http_client(settings.connect_timeout)
+        let http = http_client(settings)
             .map_err(|e| invalid(format!("cannot build the HTTPS client: {e}")))?;
         Ok(UpstashStore {
             http: ArcSwap::from_pointee(http),
-            connect_timeout: settings.connect_timeout,
+            settings: ConnectionSettings {
+                password: None,
+                ..settings.clone()
+            },
+            warm: Arc::new(AtomicBool::new(false)),
+            warming: Arc::new(AtomicBool::new(false)),
             command_url,
             pipeline_url,
             auth,
@@ -128,18 +139,60 @@ impl UpstashStore {
         Conn(self)
     }
 
+    /// Makes a connection in the background when the client has none that answered.
+    ///
+    /// A new HTTPS connection (TCP and TLS handshakes, more round trips to a distant
+    /// region) can take longer than the operation deadline, and an operation that
+    /// gives up at its deadline drops the connection it was making: with a short
+    /// deadline no operation would ever get a connection. This request runs to the
+    /// end (bounded by the connect timeout plus one second) and leaves its connection
+    /// in the pool for the operations that follow.
+    fn warm_up(&self) {
+        if self.warm.load(Ordering::Relaxed) || self.warming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.warming.store(false, Ordering::Release);
+            return;
+        };
+        let request = reqwest::Client::clone(&self.http.load())
+            .post(self.command_url.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(r#"["PING"]"#)
+            .timeout(self.settings.connect_timeout + Duration::from_secs(1));
+        let (warm, warming) = (self.warm.clone(), self.warming.clone());
+        runtime.spawn(async move {
+            if let Ok(response) = request.send().await {
+                let _ = response.bytes().await;
+                warm.store(true, Ordering::Release);
+            }
+            warming.store(false, Ordering::Release);
+        });
+    }
+
     /// One `POST` of a JSON body; the parsed JSON reply of a 200.
     async fn post(&self, url: &reqwest::Url, body: Vec<u8>) -> Result<serde_json::Value, Reply> {
+        self.warm_up();
         let client = reqwest::Client::clone(&self.http.load());
-        let response = client
+        let sent = client
             .post(url.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .header(ENCODING_HEADER, "base64")
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
-            .await
-            .map_err(|e| Reply::Failed(transport_error(&e)))?;
+            .await;
+        let response = match sent {
+            Ok(r) => {
+                self.warm.store(true, Ordering::Relaxed);
+                r
+            }
+            Err(e) => {
+                self.warm.store(false, Ordering::Relaxed);
+                return Err(Reply::Failed(transport_error(&e)));
+            }
+        };
         let status = response.status();
         let bytes = response
             .bytes()
@@ -254,16 +307,20 @@ enum Reply {
     Failed(RedisError),
 }
 
-/// The pooled keep-alive client: HTTP/1.1 over rustls, connections kept for reuse.
-fn http_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+/// The pooled keep-alive client: HTTP/1.1 over rustls (the system's roots, or only
+/// the private CA when one is set), connections kept for reuse.
+fn http_client(settings: &ConnectionSettings) -> reqwest::Result<reqwest::Client> {
     super::settings::install_crypto_provider();
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
         .http1_only()
-        .user_agent(concat!("cacheward/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("cacheward/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = &settings.root_ca {
+        builder = builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(pem)?);
+    }
+    builder.build()
 }
 
 /// A command as the JSON array of strings the REST API takes, or the error reply for
@@ -480,9 +537,10 @@ impl RemoteStore for UpstashStore {
     /// Replaces the client, closing every pooled connection (a half-open one would
     /// otherwise be reused until the operating system gives up on it).
     fn reset_connection(&self) {
-        match http_client(self.connect_timeout) {
+        match http_client(&self.settings) {
             Ok(client) => {
                 self.http.store(Arc::new(client));
+                self.warm.store(false, Ordering::Relaxed);
                 tracing::debug!(url = %self.display_url, "cacheward: dropping the Upstash connections; the next request reconnects");
             }
             Err(e) => {
