@@ -25,7 +25,8 @@ pub const DIRECT_LABEL: &str = "direct";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadFailed;
 
-/// A transparent cache: Redis, Redis Cluster, an explicit in-memory map, or nothing.
+/// A transparent cache: Redis, Redis Cluster, Upstash (REST), an explicit in-memory map,
+/// or nothing.
 ///
 /// Every operation is infallible from the caller's point of view: a Redis error, a
 /// timeout, an open circuit breaker or an undecodable value behaves exactly like a

@@ -45,11 +45,12 @@ use tokio::sync::watch;
 use crate::RedisServer;
 
 /// A REST front owned by a test; it stops when dropped.
-#[derive(Debug)]
 pub struct UpstashFront {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<tokio::task::JoinHandle<()>>,
+    /// Serves https:// with this when set.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 #[derive(Debug)]
@@ -65,10 +66,53 @@ struct Shared {
     commands: Mutex<Vec<String>>,
 }
 
+impl std::fmt::Debug for UpstashFront {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstashFront")
+            .field("url", &self.url())
+            .field("running", &self.accept.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl UpstashFront {
     /// Starts a front on a free loopback port for `redis`, accepting `token`.
     /// Must be called inside a tokio runtime.
     pub async fn start(redis: &RedisServer, token: &str) -> UpstashFront {
+        Self::start_with(redis, token, None).await
+    }
+
+    /// Like [`start`](Self::start), serving `https://` with the certificate chain
+    /// `cert_pem` and its private key `key_pem` (PEM).
+    pub async fn start_tls(
+        redis: &RedisServer,
+        token: &str,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> UpstashFront {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("a PEM certificate chain");
+        let key = PrivateKeyDer::from_pem_slice(key_pem).expect("a PEM private key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a usable certificate and key");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::start_with(redis, token, Some(acceptor)).await
+    }
+
+    async fn start_with(
+        redis: &RedisServer,
+        token: &str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> UpstashFront {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind the front's port");
@@ -82,17 +126,19 @@ impl UpstashFront {
             new_connection_delay: Mutex::new(std::time::Duration::ZERO),
             commands: Mutex::new(Vec::new()),
         });
-        let accept = Some(tokio::spawn(serve(listener, shared.clone())));
+        let accept = Some(tokio::spawn(serve(listener, shared.clone(), tls.clone())));
         UpstashFront {
             addr,
             shared,
             accept,
+            tls,
         }
     }
 
-    /// `http://127.0.0.1:<port>`: the REST URL.
+    /// The REST URL: `http://127.0.0.1:<port>`, or `https://` for a TLS front.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The token the front accepts.
@@ -148,7 +194,11 @@ impl UpstashFront {
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
             }
         };
-        self.accept = Some(tokio::spawn(serve(listener, self.shared.clone())));
+        self.accept = Some(tokio::spawn(serve(
+            listener,
+            self.shared.clone(),
+            self.tls.clone(),
+        )));
     }
 
     /// Holds the first request of every new connection for `delay` before answering
@@ -185,7 +235,7 @@ impl Drop for UpstashFront {
 
 /// Accepts connections until aborted; aborting drops the set, which closes every
 /// connection the front has open.
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -193,27 +243,43 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         while connections.try_join_next().is_some() {}
         let shared = shared.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let fresh = Arc::new(std::sync::atomic::AtomicBool::new(true));
-            let service = hyper::service::service_fn(move |req| {
-                let (shared, fresh) = (shared.clone(), fresh.clone());
-                async move {
-                    if fresh.swap(false, Ordering::Relaxed) {
-                        let delay = *shared
-                            .new_connection_delay
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        tokio::time::sleep(delay).await;
+            match tls {
+                None => serve_connection(TokioIo::new(stream), shared).await,
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(TokioIo::new(stream), shared).await;
                     }
-                    handle(req, shared).await
                 }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            }
         });
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes.
+async fn serve_connection<I>(io: I, shared: Arc<Shared>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let fresh = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let service = hyper::service::service_fn(move |req| {
+        let (shared, fresh) = (shared.clone(), fresh.clone());
+        async move {
+            if fresh.swap(false, Ordering::Relaxed) {
+                let delay = *shared
+                    .new_connection_delay
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                tokio::time::sleep(delay).await;
+            }
+            handle(req, shared).await
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await;
 }
 
 fn reply(status: StatusCode, body: &Json) -> Response<Full<Bytes>> {

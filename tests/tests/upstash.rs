@@ -470,3 +470,125 @@ async fn connections_slower_than_the_deadline_are_made_in_the_background() {
     }
     println!("first hit after {took:?}; then {hits} of 20 round trips hit");
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed to make the test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private CA and a certificate for 127.0.0.1 signed by it: (CA, chain, key) in PEM.
+fn test_certificates() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!(
+        "cacheward-upstash-tls-{}-{}",
+        std::process::id(),
+        cacheward_tests::free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cacheward test CA",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let out = (read("ca.crt"), read("server.crt"), read("server.key"));
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca_and_only_with_it() {
+    let (ca, chain, key) = test_certificates();
+    let redis = RedisServer::start();
+    let front = UpstashFront::start_tls(&redis, TOKEN, &chain, &key).await;
+    assert!(front.url().starts_with("https://"));
+
+    // An https:// URL given as the Redis URL means Upstash, the password its token.
+    let cache = Cache::builder()
+        .redis_url(front.url())
+        .password(TOKEN)
+        .tls_root_ca(ca)
+        .deadline(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(cache.backend(), Backend::Upstash);
+    cache.set("copilot:tls", &"über TLS".to_owned(), HOUR).await;
+    assert_eq!(
+        cache.get::<String>("copilot:tls").await.as_deref(),
+        Some("über TLS")
+    );
+    let health = cache.health().await;
+    assert!(health.healthy, "{health:?}");
+
+    // Without the CA the system's roots do not trust the certificate.
+    let untrusting = Cache::builder()
+        .upstash(front.url(), TOKEN)
+        .deadline(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(untrusting.get::<String>("copilot:tls").await, None);
+    let health = untrusting.health().await;
+    assert!(!health.healthy, "{health:?}");
+    let error = health.error.unwrap();
+    assert!(error.contains("invalid peer certificate"), "{error}");
+}
