@@ -122,7 +122,7 @@ impl CacheBuilder {
     /// nodes of a Redis Cluster, as with [`cluster_nodes`](Self::cluster_nodes).
     ///
     /// With the `upstash` feature, an `https://` URL is an Upstash REST URL, as with
-    /// [`upstash`](Self::upstash), whose token is the [`password`](Self::password).
+    /// `upstash`, whose token is the [`password`](Self::password).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.kind = if url.contains(',') {

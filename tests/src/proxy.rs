@@ -33,7 +33,7 @@ struct State {
 }
 
 impl TcpProxy {
-    /// Starts forwarding 127.0.0.1:<free port> to `upstream` (a loopback address).
+    /// Starts forwarding `127.0.0.1:<free port>` to `upstream` (a loopback address).
     /// Must be called inside a tokio runtime.
     pub async fn start(upstream: SocketAddr) -> TcpProxy {
         assert!(
