@@ -94,7 +94,7 @@ const DOC_HEAD: &str = "\
 
 This page is generated from the expansion snapshot `tests/expand/policy_store.expanded.rs`
 (a test fails if the two drift apart; `UPDATE_EXPAND=1 cargo test -p cacheward-macros`
-regenerates both). It shows the policy store of SPEC §2.1 before and after the macro, as
+regenerates both). It shows a policy store before and after the macro, as
 `cargo expand` would show it with `#[async_trait]` left unexpanded.
 
 ## Before
@@ -117,7 +117,12 @@ const DOC_TAIL: &str = "
 - **Everything else sits in `const _: () = { … };`** so the helper items do not leak into
   your module: one `static` key spec per template (template, TTL, `ttl_env`, value type,
   readers, invalidators; its template is the label stats and metrics group by), the
-  constructor and accessors, `Clone` and `Debug` when `S` has them, and the trait impl.
+  constructor and accessors, one key builder per template (`get_policy_key`, which
+  builds the key exactly as the decorator does, for code that invalidates without the
+  trait), `forwarded()` (the methods passed through uncached, for the inventory),
+  `Clone` and `Debug` when `S` has them, and the trait impl.
+- **Invented names avoid yours**: the type parameter is `S` unless the trait uses that
+  identifier anywhere (then `S0`, `S1`, …), and the same goes for the statics.
 - **A cached method** builds its key with one `String::with_capacity` and one
   `KeyPart::write_key_part` per placeholder (which escapes `:`, `*`, `{`, …), then calls
   `::cacheward::__private::read_through` with the key spec, the return shape (`ResultOption`
@@ -195,4 +200,25 @@ fn expansion_uses_absolute_paths_only() {
     }
     assert!(expanded.contains("::cacheward::__private::read_through("));
     assert!(expanded.contains("#[automatically_derived]"));
+}
+
+#[test]
+fn crate_path_replaces_every_runtime_path() {
+    let source = std::fs::read_to_string(workspace().join("tests/expand/policy_store.rs"))
+        .unwrap()
+        .replace(
+            "#[cached_store(",
+            "#[cached_store(crate = \"::platform::caching\", ",
+        );
+    assert!(
+        source.contains("crate = "),
+        "the input has no #[cached_store("
+    );
+    let expanded = expand_source(&source);
+    assert!(
+        !expanded.contains("::cacheward::"),
+        "a runtime path ignores `crate`:\n{expanded}"
+    );
+    assert!(expanded.contains("::platform::caching::__private::read_through("));
+    assert!(expanded.contains("cache: ::platform::caching::Cache,"));
 }

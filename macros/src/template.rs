@@ -4,7 +4,8 @@
 //! `{` and `}` are Redis Cluster hash tags: balanced, not nested, not empty. Two
 //! placeholders must be separated by at least one literal character that an encoded
 //! value never contains (anything outside `[A-Za-z0-9._%~-]`, the alphabet of
-//! `cacheward::key::write_escaped`); otherwise two argument tuples could share a key.
+//! `cacheward::key::write_escaped`, defined once in `alphabet.rs` for both crates);
+//! otherwise two argument tuples could share a key.
 
 use proc_macro2::Span;
 use syn::LitStr;
@@ -45,11 +46,7 @@ impl Placeholder {
     }
 }
 
-/// Whether an encoded placeholder value may contain `c` (mirrors
-/// `cacheward::key::is_encoded_char`; a unit test keeps the two in step).
-pub(crate) fn is_encoded_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '%' | '~')
-}
+use crate::alphabet::is_encoded_char;
 
 fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
@@ -317,8 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn encoded_alphabet_matches_the_runtime() {
-        // cacheward::key::is_encoded_char: ASCII alphanumerics and `-_.%~`.
+    fn encoded_alphabet() {
         for c in (0u8..=127).map(char::from) {
             let expected = c.is_ascii_alphanumeric() || "-_.%~".contains(c);
             assert_eq!(is_encoded_char(c), expected, "{c:?}");

@@ -9,11 +9,13 @@ use crate::backend::redis::RedisStore;
 use crate::backend::settings::{ConnectionSettings, parse_node_list, seed_url, url_password};
 #[cfg(feature = "upstash")]
 use crate::backend::upstash::UpstashStore;
-use crate::backend::{GuardConfig, Guarded, Remote, Store};
+use crate::backend::{GuardConfig, Guarded, Remote, RemoteStore as _, Store};
 use crate::breaker::{DEFAULT_COOL_DOWN, DEFAULT_THRESHOLD};
-use crate::cache::Cache;
+use crate::cache::{Cache, Tuning};
 use crate::error::ConfigError;
+use crate::near::Near;
 use crate::redact::redact_url;
+use std::sync::Arc;
 
 /// Builds a [`Cache`] with settings other than the defaults.
 ///
@@ -44,6 +46,9 @@ pub struct CacheBuilder {
     pub(crate) memory_max_bytes: usize,
     pub(crate) compress_above: Option<usize>,
     pub(crate) lease: Duration,
+    /// Entries of the near cache; `None`: no near cache.
+    pub(crate) near_entries: Option<usize>,
+    pub(crate) near_max_age: Duration,
 }
 
 /// The backend a builder builds.
@@ -84,7 +89,9 @@ impl std::fmt::Debug for CacheBuilder {
             .field("memory_max_entries", &self.memory_max_entries)
             .field("memory_max_bytes", &self.memory_max_bytes)
             .field("compress_above", &self.compress_above)
-            .field("lease", &self.lease);
+            .field("lease", &self.lease)
+            .field("near_entries", &self.near_entries)
+            .field("near_max_age", &self.near_max_age);
         d.finish()
     }
 }
@@ -98,6 +105,8 @@ impl Default for CacheBuilder {
             memory_max_entries: DEFAULT_MAX_ENTRIES,
             memory_max_bytes: DEFAULT_MAX_BYTES,
             lease: crate::lease::DEFAULT_LEASE,
+            near_entries: None,
+            near_max_age: crate::near::DEFAULT_MAX_AGE,
             compress_above: if cfg!(feature = "compression") {
                 Some(crate::codec::DEFAULT_COMPRESS_ABOVE)
             } else {
@@ -264,17 +273,31 @@ impl CacheBuilder {
         self
     }
 
+    /// An in-process near cache of up to `entries` values in front of Redis: hits
+    /// without a round trip, kept coherent with Redis by an invalidation feed
+    /// (`CLIENT TRACKING`), so a write by any client evicts the entry on every instance
+    /// within milliseconds, and nothing is served while the feed is down. Each entry
+    /// lives at most [`near_cache_max_age`](Self::near_cache_max_age) (default 10 s)
+    /// and never longer than its Redis TTL. Single Redis only: on Redis Cluster it is
+    /// not started (one warning). See `docs/near-cache.md`.
+    pub fn near_cache(mut self, entries: usize) -> Self {
+        self.near_entries = (entries > 0).then_some(entries);
+        self
+    }
+
+    /// The longest a near-cache entry is served (default 10 s, at least 1 ms).
+    pub fn near_cache_max_age(mut self, max_age: Duration) -> Self {
+        self.near_max_age = max_age.max(Duration::from_millis(1));
+        self
+    }
+
     /// Builds the cache. Never waits for Redis; `Err` only for a malformed URL.
     pub fn build(self) -> Result<Cache, ConfigError> {
         let remote = match &self.kind {
             Kind::PassThrough => return Ok(Cache::from_store(Store::PassThrough, None)),
             Kind::Memory => {
                 let store = MemoryStore::new(self.memory_max_entries, self.memory_max_bytes);
-                return Ok(Cache::with_settings(
-                    Store::Memory(store),
-                    self.compress_above,
-                    self.lease,
-                ));
+                return Ok(Cache::from_parts(Store::Memory(store), self.tuning(None)));
             }
             Kind::Redis(url) => Remote::Redis(RedisStore::new(url, &self.connection)?),
             Kind::RedisCluster(seeds) => {
@@ -288,20 +311,45 @@ impl CacheBuilder {
                 Remote::Upstash(UpstashStore::new(url, token, &self.connection)?)
             }
         };
+        let near = match (&remote, self.near_entries) {
+            (Remote::Redis(store), Some(entries)) => Some(Arc::new(Near::new(
+                entries,
+                self.near_max_age,
+                store.resp3_client(),
+            ))),
+            #[cfg(feature = "upstash")]
+            (Remote::Upstash(_), Some(_)) => {
+                tracing::warn!(
+                    backend = remote.backend().as_str(),
+                    "cacheward: the near cache needs an invalidation feed, which Upstash's REST API does not have (no push channel) - not started, every read goes to Upstash"
+                );
+                None
+            }
+            (_, Some(_)) => {
+                tracing::warn!(
+                    backend = remote.backend().as_str(),
+                    "cacheward: the near cache needs a single Redis server (an invalidation feed per cluster node is not supported) - not started, every read goes to Redis"
+                );
+                None
+            }
+            (_, None) => None,
+        };
+        let mut tuning = self.tuning(near);
         // JSON strings cannot carry the binary frames of compressed values.
         #[cfg(feature = "upstash")]
-        let compress_above = match remote {
-            Remote::Upstash(_) => None,
-            _ => self.compress_above,
-        };
-        #[cfg(not(feature = "upstash"))]
-        let compress_above = self.compress_above;
+        if matches!(remote, Remote::Upstash(_)) {
+            tuning.compress_above = None;
+        }
         let guard = Guarded::new(remote, &self.guard_config());
-        Ok(Cache::with_settings(
-            Store::Remote(guard),
-            compress_above,
-            self.lease,
-        ))
+        Ok(Cache::from_parts(Store::Remote(guard), tuning))
+    }
+
+    fn tuning(&self, near: Option<Arc<Near>>) -> Tuning {
+        Tuning {
+            compress_above: self.compress_above,
+            lease: self.lease,
+            near,
+        }
     }
 
     /// The deadline and breaker settings, with every password the builder knows of (its

@@ -70,6 +70,17 @@ pub(crate) struct Inner {
     pub(crate) lease: Duration,
     /// Invalidations that could not reach Redis yet (see [`crate::pending`]).
     pub(crate) pending: crate::pending::Pending,
+    /// The in-process tier in front of Redis, when enabled (see [`crate::near`]).
+    pub(crate) near: Option<Arc<crate::near::Near>>,
+    /// Refresh-ahead and stale-if-error state (see [`crate::freshness`]).
+    pub(crate) freshness: crate::freshness::Freshness,
+}
+
+/// Settings of a [`Cache`] beyond its store.
+pub(crate) struct Tuning {
+    pub(crate) compress_above: Option<usize>,
+    pub(crate) lease: Duration,
+    pub(crate) near: Option<Arc<crate::near::Near>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -106,23 +117,36 @@ fn failure_outcome(err: &CacheError) -> Outcome {
 
 impl Cache {
     pub(crate) fn from_store(store: Store, compress_above: Option<usize>) -> Self {
-        Self::with_settings(store, compress_above, crate::lease::DEFAULT_LEASE)
+        let tuning = Tuning {
+            compress_above,
+            lease: crate::lease::DEFAULT_LEASE,
+            near: None,
+        };
+        Self::from_parts(store, tuning)
     }
 
-    pub(crate) fn with_settings(
-        store: Store,
-        compress_above: Option<usize>,
-        lease: Duration,
-    ) -> Self {
+    pub(crate) fn from_parts(store: Store, tuning: Tuning) -> Self {
         Cache {
             inner: Arc::new(Inner {
                 store,
                 labels: LabelTable::default(),
                 log: LogLimiter::default(),
-                compress_above,
-                lease,
+                compress_above: tuning.compress_above,
+                lease: tuning.lease,
                 pending: crate::pending::Pending::default(),
+                near: tuning.near,
+                freshness: crate::freshness::Freshness::default(),
             }),
+        }
+    }
+
+    /// Evicts `keys` from the near cache before this instance writes or deletes them.
+    #[inline]
+    pub(crate) fn evict_near(&self, keys: &[&str]) {
+        if let Some(near) = &self.inner.near {
+            for key in keys {
+                near.invalidate(key);
+            }
         }
     }
 
@@ -315,9 +339,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
+        let plan = crate::__private::read_through::Plan::new(DIRECT_LABEL, ttl, key);
         let shape = crate::__private::shape::Plain;
-        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, shape, load)
-            .await
+        let no_refresh = crate::__private::read_through::NoRefresh;
+        crate::__private::read_through::load_through(self, &plan, shape, load, no_refresh).await
     }
 
     /// Like [`get_or_set`](Self::get_or_set) for a fallible `load`: an `Err` is returned
@@ -334,9 +359,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let plan = crate::__private::read_through::Plan::new(DIRECT_LABEL, ttl, key);
         let shape = crate::__private::shape::ResultValue;
-        crate::__private::read_through::load_through(self, DIRECT_LABEL, ttl, key, shape, load)
-            .await
+        let no_refresh = crate::__private::read_through::NoRefresh;
+        crate::__private::read_through::load_through(self, &plan, shape, load, no_refresh).await
     }
 
     /// Deletes every key that starts with `prefix` and returns how many were removed.
@@ -425,7 +451,7 @@ impl Cache {
         key: &str,
         label: &'static str,
     ) -> Option<T> {
-        self.try_get_labeled(key, label).await.ok().flatten()
+        self.try_get_labeled(key, label, None).await.ok().flatten()
     }
 
     /// Like [`get_labeled`](Self::get_labeled), but says when the read failed because
@@ -434,9 +460,10 @@ impl Cache {
         &self,
         key: &str,
         label: &'static str,
+        ttl: Option<Duration>,
     ) -> Result<Option<T>, ReadFailed> {
-        match self.try_get_raw(key, label).await? {
-            Some(bytes) => Ok(self.decode_or_evict(key, &bytes, label)),
+        match self.try_get_raw(key, label, ttl, false).await? {
+            Some((bytes, _)) => Ok(self.decode_or_evict(key, &bytes, label)),
             None => Ok(None),
         }
     }
@@ -521,11 +548,17 @@ impl Cache {
     /// failed because Redis is unreachable, too slow or skipped by the open breaker is
     /// also told apart (`Err(ReadFailed)`), so that a read-through does not send its
     /// fill into a Redis that just failed it.
+    ///
+    /// With `want_ttl`, the read also returns how long the entry has left to live (one
+    /// round trip: `GET` and `PTTL` in a script); a near-cache hit says nothing of it.
+    /// `ttl` caps how long a value read here may live in the near cache.
     pub(crate) async fn try_get_raw(
         &self,
         key: &str,
         label: &'static str,
-    ) -> Result<Option<Vec<u8>>, ReadFailed> {
+        ttl: Option<Duration>,
+        want_ttl: bool,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, ReadFailed> {
         let slot = self.slot(label);
         if self.inner.pending.blocks(key) {
             // Its invalidation has not reached Redis yet: Redis may hold the old value.
@@ -533,11 +566,35 @@ impl Cache {
             return Err(ReadFailed);
         }
         let timer = Timer::start();
-        match self.inner.store.get(key).await {
-            Ok(Some(v)) => {
+        let ticket = match &self.inner.near {
+            Some(near) => {
+                near.ensure_feed();
+                if let Some(bytes) = near.get(key) {
+                    slot.counters.near_hit();
+                    self.record(slot, Op::Get, Outcome::NearHit, timer);
+                    return Ok(Some((bytes.to_vec(), None)));
+                }
+                near.ticket()
+            }
+            None => None,
+        };
+        let read = if want_ttl {
+            self.inner.store.get_with_ttl(key).await
+        } else {
+            self.inner
+                .store
+                .get(key)
+                .await
+                .map(|v| v.map(|v| (v, None)))
+        };
+        match read {
+            Ok(Some((v, remaining))) => {
                 slot.counters.hits(1);
                 self.record(slot, Op::Get, Outcome::Hit, timer);
-                Ok(Some(v))
+                if let (Some(near), Some(ticket)) = (&self.inner.near, ticket) {
+                    near.insert(key, &v, ticket, remaining.or(ttl));
+                }
+                Ok(Some((v, remaining)))
             }
             Ok(None) => {
                 slot.counters.misses(1);
@@ -612,6 +669,7 @@ impl Cache {
         let slot = self.slot(label);
         let timer = Timer::start();
         let ttl = ttl.max(Duration::from_millis(1));
+        self.evict_near(&[key]);
         match self.inner.store.set(key, bytes, ttl).await {
             Ok(()) => {
                 slot.counters.sets(1);
@@ -634,6 +692,10 @@ impl Cache {
         let slot = self.slot(label);
         let timer = Timer::start();
         let ttl = ttl.max(Duration::from_millis(1));
+        if self.inner.near.is_some() {
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+            self.evict_near(&keys);
+        }
         match self.inner.store.set_many(entries, ttl).await {
             Ok(()) => {
                 slot.counters.sets(entries.len() as u64);
@@ -667,13 +729,18 @@ impl Cache {
         }
     }
 
-    /// `DEL` of `keys` and of their lease keys, in one command per slot.
+    /// `DEL` of `keys`, their lease keys and their stale copies, in one command per slot:
+    /// an invalidated entry is never served stale.
     pub(crate) async fn delete_with_leases(&self, keys: &[&str]) -> Result<(), CacheError> {
-        let lease_keys: Vec<String> = keys.iter().map(|k| crate::lease::lease_key(k)).collect();
+        self.evict_near(keys);
+        let side: Vec<String> = keys
+            .iter()
+            .flat_map(|k| [crate::lease::lease_key(k), crate::lease::stale_key(k)])
+            .collect();
         let all: Vec<&str> = keys
             .iter()
             .copied()
-            .chain(lease_keys.iter().map(String::as_str))
+            .chain(side.iter().map(String::as_str))
             .collect();
         self.inner.store.del(&all).await
     }

@@ -12,6 +12,8 @@
 //! | `CACHE_ENABLED` | `false` (or `0`, `no`, `off`) turns caching off whatever else is set: the global off switch |
 //! | `CACHE_DEADLINE_MS` | the per-operation deadline (default 20) |
 //! | `CACHE_LEASE_MS` | how long the loader of a missing key may take before another may (default 5000) |
+//! | `CACHE_NEAR_ENTRIES` | an in-process near cache of this many entries in front of a single Redis (default: none) |
+//! | `CACHE_NEAR_MAX_AGE_MS` | the longest a near-cache entry is served (default 10000) |
 //! | `CACHE_BREAKER_THRESHOLD` | consecutive failures that open the breaker (default 5) |
 //! | `CACHE_BREAKER_COOLDOWN_MS` | how long the breaker stays open before a probe (default 1000) |
 //! | `CACHE_COMPRESS_ABOVE_BYTES` | with the `compression` feature: the threshold (default 1024; `0` compresses everything that shrinks) |
@@ -258,6 +260,12 @@ fn tuned_builder(get: &impl Fn(&str) -> Option<String>) -> CacheBuilder {
     }
     if let Some(ms) = number("CACHE_LEASE_MS") {
         b = b.lease(Duration::from_millis(ms));
+    }
+    if let Some(n) = number("CACHE_NEAR_ENTRIES") {
+        b = b.near_cache(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(ms) = number("CACHE_NEAR_MAX_AGE_MS") {
+        b = b.near_cache_max_age(Duration::from_millis(ms));
     }
     let threshold = number("CACHE_BREAKER_THRESHOLD");
     let cool_down = number("CACHE_BREAKER_COOLDOWN_MS");

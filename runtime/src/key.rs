@@ -30,6 +30,9 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::Arc;
 
+#[path = "alphabet.rs"]
+mod alphabet;
+
 /// A value that can stand in a key template's placeholder.
 ///
 /// Implemented for text (`str`, `String`, `Cow<str>`, `char`), integers, `bool`,
@@ -48,6 +51,12 @@ use std::sync::Arc;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be written into a cache key: it does not implement `cacheward::KeyPart`",
+    label = "a key template placeholder takes this value",
+    note = "`KeyPart` is implemented for `str`, `String`, `Cow<str>`, `char`, integers, `bool`, `NonZero*`, `Option<T>` and references and smart pointers to them",
+    note = "for an id type of your own, implement `cacheward::KeyPart` by delegating to its inner value, or name one of its fields in the template: `<param.field>`"
+)]
 pub trait KeyPart {
     /// Appends this value's encoding to `out`. See the [module docs](self) for the rules.
     fn write_key_part(&self, out: &mut String);
@@ -60,11 +69,7 @@ pub fn encode<P: KeyPart + ?Sized>(part: &P) -> String {
     out
 }
 
-/// Whether `c` is written unchanged by the text encoding.
-#[inline]
-fn is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
-}
+use alphabet::is_plain_byte as is_plain;
 
 /// Appends `text` to `out`, escaping every byte outside `[A-Za-z0-9._-]` as `%XX`.
 pub fn write_escaped(text: &str, out: &mut String) {
@@ -90,8 +95,48 @@ pub fn write_escaped(text: &str, out: &mut String) {
 /// The characters an encoded value may contain. Literal text between two placeholders
 /// must contain at least one character outside this set for keys to stay injective.
 pub fn is_encoded_char(c: char) -> bool {
-    c.is_ascii() && (is_plain(c as u8) || c == '%' || c == '~')
+    alphabet::is_encoded_char(c)
 }
+
+/// The name a type writes into a key where a template names a type parameter of a
+/// generic trait: with `#[cached_store(key = "app:item:<T>:<id>")] trait Repo<T>`,
+/// `CachingRepo<S>` for a `Repo<User>` reads `app:item:user:7` and one for a
+/// `Repo<Order>` reads `app:item:order:7`, so instantiations never share entries.
+///
+/// Give each value type its own name; it is escaped like any text value.
+///
+/// ```
+/// use cacheward::KeyName;
+///
+/// struct User;
+///
+/// impl KeyName for User {
+///     const KEY_NAME: &'static str = "user";
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no name for cache keys: it does not implement `cacheward::KeyName`",
+    label = "a key template names this type parameter",
+    note = "a generic trait's key names its type parameter (`<T>`) so that two instantiations never share entries; give `{Self}` a name: `impl cacheward::KeyName for {Self} {{ const KEY_NAME: &'static str = \"...\"; }}`"
+)]
+pub trait KeyName {
+    /// The text written for the type, e.g. `"user"`.
+    const KEY_NAME: &'static str;
+}
+
+macro_rules! key_names {
+    ($($t:ty => $name:literal)*) => {$(
+        impl KeyName for $t {
+            const KEY_NAME: &'static str = $name;
+        }
+    )*};
+}
+key_names!(
+    String => "string" bool => "bool" char => "char"
+    u8 => "u8" u16 => "u16" u32 => "u32" u64 => "u64" u128 => "u128" usize => "usize"
+    i8 => "i8" i16 => "i16" i32 => "i32" i64 => "i64" i128 => "i128" isize => "isize"
+    f32 => "f32" f64 => "f64"
+);
 
 impl KeyPart for str {
     fn write_key_part(&self, out: &mut String) {
@@ -215,6 +260,15 @@ mod tests {
         assert_eq!(encode(&Some(None::<u8>)), "~~");
         assert_eq!(encode(&Some(Some(None::<u8>))), "~~~");
         assert_ne!(encode(&Some("~")), encode(&None::<&str>));
+    }
+
+    #[test]
+    fn the_alphabet_file_is_shared_with_the_macros() {
+        assert_eq!(
+            include_str!("alphabet.rs"),
+            include_str!("../../macros/src/alphabet.rs"),
+            "runtime/src/alphabet.rs must be a link to macros/src/alphabet.rs"
+        );
     }
 
     #[test]

@@ -47,7 +47,20 @@ const LEASE_SUFFIX: &str = " #lease";
 /// the key itself. (A key containing `}` but no valid hash tag has no same-slot lease
 /// key; on a cluster its lease scripts are refused and it is loaded without storing.)
 pub(crate) fn lease_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + LEASE_SUFFIX.len() + 2);
+    side_key(key, LEASE_SUFFIX)
+}
+
+/// The key of `key`'s stale copy (kept past its TTL for `stale_if_error`), in the
+/// same slot; named like [`lease_key`].
+pub(crate) fn stale_key(key: &str) -> String {
+    side_key(key, STALE_SUFFIX)
+}
+
+/// What is appended to a value key to name its stale copy.
+const STALE_SUFFIX: &str = " #stale";
+
+fn side_key(key: &str, suffix: &str) -> String {
+    let mut out = String::with_capacity(key.len() + suffix.len() + 2);
     let tagged = hash_tag(key.as_bytes()).len() != key.len();
     if tagged || key.contains('}') {
         out.push_str(key);
@@ -56,7 +69,7 @@ pub(crate) fn lease_key(key: &str) -> String {
         out.push_str(key);
         out.push('}');
     }
-    out.push_str(LEASE_SUFFIX);
+    out.push_str(suffix);
     out
 }
 
@@ -84,26 +97,37 @@ pub(crate) fn new_token() -> [u8; 16] {
     out
 }
 
-/// The acquire script: `{1, value}`, `{0}` (granted) or `{2, pttl}` (busy).
+/// The acquire script: `{1, value}`, `{0}` (granted) or `{2, pttl}` (busy). With a
+/// positive ARGV[3] (a refresh ahead of expiry) the lease is taken even though the key
+/// holds a value, but only while the key has at most ARGV[3] ms left (otherwise someone
+/// refreshed it already: busy).
 pub(crate) fn acquire_script() -> &'static redis::Script {
     static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
     SCRIPT.get_or_init(|| {
         redis::Script::new(
-            "local v = redis.call('GET', KEYS[1])\n\
-             if v then return {1, v} end\n\
+            "local due = tonumber(ARGV[3])\n\
+             if due > 0 then\n\
+               local left = redis.call('PTTL', KEYS[1])\n\
+               if left > due then return {2, 0} end\n\
+             else\n\
+               local v = redis.call('GET', KEYS[1])\n\
+               if v then return {1, v} end\n\
+             end\n\
              if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end\n\
              return {2, redis.call('PTTL', KEYS[2])}",
         )
     })
 }
 
-/// The fill script: stores the value and ends the lease if the lease is still ours.
+/// The fill script: stores the value (and its stale copy, KEYS[3], for ARGV[4] ms when
+/// that is positive) and ends the lease, if the lease is still ours.
 pub(crate) fn fill_script() -> &'static redis::Script {
     static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
     SCRIPT.get_or_init(|| {
         redis::Script::new(
             "if redis.call('GET', KEYS[2]) == ARGV[1] then\n\
                redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n\
+               if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4]) end\n\
                redis.call('DEL', KEYS[2])\n\
                return 1\n\
              end\n\
@@ -167,17 +191,48 @@ pub(crate) struct LeaseGuard {
 }
 
 impl LeaseGuard {
-    /// Stores `value` if the lease is still ours; counts a rejected fill otherwise.
-    pub(crate) async fn fill(mut self, value: &[u8], ttl: Duration) {
+    fn held(
+        cache: &Cache,
+        key: &str,
+        lease_key: String,
+        token: [u8; 16],
+        label: &'static str,
+    ) -> Self {
+        LeaseGuard {
+            cache: cache.clone(),
+            key: key.to_owned(),
+            lease_key,
+            token,
+            label,
+            done: false,
+        }
+    }
+
+    /// Stores `value` for `ttl` (and its stale copy for `ttl + stale`, when given) if
+    /// the lease is still ours; counts a rejected fill otherwise.
+    pub(crate) async fn fill(mut self, value: &[u8], ttl: Duration, stale: Option<Duration>) {
         self.done = true;
         let slot = self.cache.slot(self.label);
-        match self
-            .cache
-            .inner
-            .store
-            .fill_leased(&self.key, &self.lease_key, &self.token, value, ttl)
-            .await
-        {
+        self.cache.evict_near(&[&self.key]);
+        let stale_key = if stale.is_some() {
+            stale_key(&self.key)
+        } else {
+            String::new()
+        };
+        let fill = crate::backend::Fill {
+            key: &self.key,
+            lease_key: &self.lease_key,
+            stale_key: if stale.is_some() {
+                &stale_key
+            } else {
+                &self.lease_key
+            },
+            token: &self.token,
+            value,
+            ttl,
+            stale,
+        };
+        match self.cache.inner.store.fill_leased(&fill).await {
             Ok(true) => slot.counters.sets(1),
             Ok(false) => {
                 slot.counters.fill_rejected();
@@ -234,18 +289,11 @@ impl Cache {
             let reply = self
                 .inner
                 .store
-                .acquire_lease(key, &lease_key, &token, lease)
+                .acquire_lease(key, &lease_key, &token, lease, None)
                 .await;
             match reply {
                 Ok(LeaseReply::Granted) => {
-                    return Acquired::Lease(LeaseGuard {
-                        cache: self.clone(),
-                        key: key.to_owned(),
-                        lease_key,
-                        token,
-                        label,
-                        done: false,
-                    });
+                    return Acquired::Lease(LeaseGuard::held(self, key, lease_key, token, label));
                 }
                 Ok(LeaseReply::Filled(bytes)) => return Acquired::Value(bytes),
                 Ok(LeaseReply::Busy(remaining)) => {
@@ -270,6 +318,28 @@ impl Cache {
                     return Acquired::NoLease;
                 }
             }
+        }
+    }
+
+    /// Takes the lease on `key` to refresh it ahead of its expiry, while the key has at
+    /// most `due` left to live: `None` when another caller (on any instance) holds the
+    /// lease or refreshed the key already, or Redis failed.
+    pub(crate) async fn take_refresh_lease(
+        &self,
+        key: &str,
+        label: &'static str,
+        due: Duration,
+    ) -> Option<LeaseGuard> {
+        let lease_key = lease_key(key);
+        let token = new_token();
+        let reply = self
+            .inner
+            .store
+            .acquire_lease(key, &lease_key, &token, self.inner.lease, Some(due))
+            .await;
+        match reply {
+            Ok(LeaseReply::Granted) => Some(LeaseGuard::held(self, key, lease_key, token, label)),
+            _ => None,
         }
     }
 

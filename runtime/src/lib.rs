@@ -68,7 +68,9 @@
 //!
 //! For `trait X`, a struct `CachingX<S>` with the trait's visibility, `new(inner, cache)`,
 //! `inner()`, `cache()`, `into_inner()`, `Clone` when `S: Clone`, `Debug` when
-//! `S: Debug`, `key_specs()` (see [`inventory`]), and `impl<S: X> X for CachingX<S>`.
+//! `S: Debug`, `key_specs()` (see [`inventory`]), one key builder per template
+//! (`CachingX::<S>::get_policy_key("acme")` returns the key `get_policy` reads), and
+//! `impl<S: X> X for CachingX<S>`.
 //! Generated methods are thin: they build the key and call a helper of the runtime, so
 //! `cargo expand` shows a short, hand-written-looking decorator (`docs/expanded.md` in
 //! the repository shows one in full).
@@ -84,8 +86,9 @@
 //!   `Result`); `#[invalidates(name = expr)]` binds placeholders to expressions over the
 //!   parameters; `#[invalidates(key = "...")]` names another cached template; repeat the
 //!   attribute for several keys. Keys are computed before the inner call.
-//! * Every other method (sync methods, provided methods, associated types and consts)
-//!   forwards to the inner store.
+//! * Every other method forwards to the inner store, as do associated types and consts.
+//!   A method whose parameters match the trait key's placeholders but that cannot be
+//!   cached (sync, `&mut self`) is a compile error unless it is `#[uncached]`.
 //!
 //! | return type of a cached method | stored | not stored |
 //! |---|---|---|
@@ -108,17 +111,22 @@
 //!
 //! `ttl` is required, in seconds (`300`) or as a string (`"5m"`, `"1h30m"`);
 //! `ttl_env = "CACHE_TTL_POLICY_SECONDS"` lets that variable override it at run time
-//! (read once; an unparsable value is logged and ignored).
+//! (read once per process; an unparsable value is logged once and ignored). A method's
+//! options override the trait's one by one; a trait-level `ttl_env` overrides only the
+//! trait-level `ttl`. In a generic trait, a template names the type parameter its values
+//! depend on (`app:item:<T>:<id>`, written with [`KeyName`]), so instantiations never
+//! share entries. `crate = "path"` names the runtime for crates that re-export it.
 //!
 //! Mistakes are compile errors that point at the offending tokens, all reported in one
-//! build, for example an unknown placeholder:
+//! build, for example a trait key that no method reads:
 //!
 //! ```compile_fail
 //! use cacheward::cached_store;
 //!
+//! // error: the trait-level key `copilot:llm:policy:<tenant>` is read by no method …
+//! //        no method has a parameter `tenant` (did you mean `tenant_id`? …)
 //! #[cached_store(key = "copilot:llm:policy:<tenant>", ttl = 300)]
 //! pub trait PolicyStore: Send + Sync {
-//!     #[cached]   // error: unknown placeholder `<tenant>` … `get_policy` has parameters `tenant_id`
 //!     async fn get_policy(&self, tenant_id: &str) -> Option<String>;
 //! }
 //! # fn main() {}
@@ -143,14 +151,18 @@ mod cache;
 mod codec;
 pub mod config;
 mod error;
+mod freshness;
 mod health;
 pub mod key;
 mod lease;
+mod near;
 mod pending;
 pub mod ratelimit;
 mod redact;
 mod stats;
+mod tags;
 mod telemetry;
+mod util;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]
@@ -165,7 +177,7 @@ pub use cache::{Cache, DIRECT_LABEL};
 pub use cacheward_macros::cached_store;
 pub use error::ConfigError;
 pub use health::CacheHealth;
-pub use key::KeyPart;
+pub use key::{KeyName, KeyPart};
 pub use ratelimit::{Algorithm, Decision, RateLimiter};
 pub use stats::CacheStats;
 

@@ -20,8 +20,10 @@ use crate::error::CacheError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
-    /// Reads that found a value.
+    /// Reads that found a value in Redis (or the memory backend).
     pub hits: u64,
+    /// Reads answered by the near cache, without a round trip (not counted in `hits`).
+    pub near_hits: u64,
     /// Reads that found nothing (errors, skipped reads and undecodable values count here too).
     pub misses: u64,
     /// Operations that failed (including timeouts; not operations skipped by the breaker).
@@ -45,6 +47,10 @@ pub struct CacheStats {
     /// Loaded values not stored because their lease was lost: the key was invalidated
     /// (or the lease expired) while they were being loaded.
     pub fills_rejected: u64,
+    /// Answers given from a stale copy because the inner store failed (`stale_if_error`).
+    pub stale_served: u64,
+    /// Background refreshes that loaded a value ahead of its expiry (`refresh_ahead`).
+    pub refreshes: u64,
     /// Invalidations that could not reach Redis yet and are being retried (only in
     /// [`Cache::stats`](crate::Cache::stats)); their keys are not served from the cache.
     pub pending_invalidations: u64,
@@ -54,8 +60,8 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
-    /// `hits / (hits + misses)`: the share of reads that found a value, between 0 and 1;
-    /// `None` before the first read.
+    /// `(hits + near_hits) / (hits + near_hits + misses)`: the share of reads that found
+    /// a value, between 0 and 1; `None` before the first read.
     ///
     /// ```
     /// # use cacheward::Cache;
@@ -63,12 +69,14 @@ impl CacheStats {
     /// assert_eq!(stats.hit_ratio(), None);
     /// ```
     pub fn hit_ratio(&self) -> Option<f64> {
-        let reads = self.hits + self.misses;
-        (reads > 0).then(|| self.hits as f64 / reads as f64)
+        let found = self.hits + self.near_hits;
+        let reads = found + self.misses;
+        (reads > 0).then(|| found as f64 / reads as f64)
     }
 
     fn add(&mut self, o: &CacheStats) {
         self.hits += o.hits;
+        self.near_hits += o.near_hits;
         self.misses += o.misses;
         self.errors += o.errors;
         self.timeouts += o.timeouts;
@@ -79,6 +87,8 @@ impl CacheStats {
         self.breaker_openings += o.breaker_openings;
         self.lease_waits += o.lease_waits;
         self.fills_rejected += o.fills_rejected;
+        self.stale_served += o.stale_served;
+        self.refreshes += o.refreshes;
         self.pending_invalidations += o.pending_invalidations;
         self.invalidations_dropped += o.invalidations_dropped;
     }
@@ -87,8 +97,9 @@ impl CacheStats {
 impl serde::Serialize for CacheStats {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("CacheStats", 14)?;
+        let mut s = serializer.serialize_struct("CacheStats", 17)?;
         s.serialize_field("hits", &self.hits)?;
+        s.serialize_field("near_hits", &self.near_hits)?;
         s.serialize_field("misses", &self.misses)?;
         s.serialize_field("hit_ratio", &self.hit_ratio())?;
         s.serialize_field("errors", &self.errors)?;
@@ -98,6 +109,8 @@ impl serde::Serialize for CacheStats {
         s.serialize_field("decode_failures", &self.decode_failures)?;
         s.serialize_field("short_circuited", &self.short_circuited)?;
         s.serialize_field("breaker_openings", &self.breaker_openings)?;
+        s.serialize_field("stale_served", &self.stale_served)?;
+        s.serialize_field("refreshes", &self.refreshes)?;
         s.serialize_field("lease_waits", &self.lease_waits)?;
         s.serialize_field("fills_rejected", &self.fills_rejected)?;
         s.serialize_field("pending_invalidations", &self.pending_invalidations)?;
@@ -119,6 +132,9 @@ pub(crate) struct Counters {
     deletes: AtomicU64,
     decode_failures: AtomicU64,
     short_circuited: AtomicU64,
+    near_hits: AtomicU64,
+    stale_served: AtomicU64,
+    refreshes: AtomicU64,
     lease_waits: AtomicU64,
     fills_rejected: AtomicU64,
 }
@@ -127,6 +143,9 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Relaxed),
+            near_hits: self.near_hits.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
             misses: self.misses.load(Relaxed),
             errors: self.errors.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
@@ -140,6 +159,18 @@ impl Counters {
             pending_invalidations: 0,
             invalidations_dropped: 0,
         }
+    }
+
+    pub(crate) fn near_hit(&self) {
+        self.near_hits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn stale(&self) {
+        self.stale_served.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn refresh(&self) {
+        self.refreshes.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn lease_wait(&self) {
@@ -376,7 +407,7 @@ mod tests {
         assert_eq!(json["hits"], 3);
         assert_eq!(json["hit_ratio"], 0.75);
         assert_eq!(json["sets"], 1);
-        assert_eq!(json.as_object().unwrap().len(), 14);
+        assert_eq!(json.as_object().unwrap().len(), 17);
         assert!(serde_json::to_value(CacheStats::default()).unwrap()["hit_ratio"].is_null());
     }
 

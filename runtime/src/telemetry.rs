@@ -29,9 +29,11 @@ pub(crate) enum Op {
     Encode = 6,
     /// Taking, filling or releasing a lease.
     Lease = 7,
+    /// Answering from a stale copy.
+    Stale = 8,
 }
 
-const OPS: usize = 8;
+const OPS: usize = 9;
 
 impl Op {
     pub(crate) fn as_str(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Op {
             Op::Decode => "decode",
             Op::Encode => "encode",
             Op::Lease => "lease",
+            Op::Stale => "stale",
         }
     }
 }
@@ -104,6 +107,8 @@ pub(crate) enum Outcome {
     Error = 3,
     Timeout = 4,
     Skipped = 5,
+    /// Answered by the near cache.
+    NearHit = 6,
 }
 
 #[cfg(feature = "metrics")]
@@ -113,7 +118,7 @@ mod handles {
     use super::{OPS, Op, Outcome};
     use crate::error::CacheError;
 
-    const OUTCOMES: usize = 6;
+    const OUTCOMES: usize = 7;
     const ERROR_KINDS: usize = 9;
 
     impl Outcome {
@@ -125,6 +130,7 @@ mod handles {
                 Outcome::Error => "error",
                 Outcome::Timeout => "timeout",
                 Outcome::Skipped => "skipped",
+                Outcome::NearHit => "near_hit",
             }
         }
     }

@@ -56,6 +56,7 @@ const _: () = {
         cache_none: false,
         read_by: &["get_conversation"],
         invalidated_by: &["append_message", "reset"],
+        tags: &[],
     });
     static __KEY_1: ::cacheward::inventory::KeySpec = ::cacheward::inventory::KeySpec::new(::cacheward::inventory::KeyInfo {
         trait_name: "ConversationStore",
@@ -66,8 +67,13 @@ const _: () = {
         cache_none: false,
         read_by: &["get_config"],
         invalidated_by: &["reset"],
+        tags: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 2] = [&__KEY_0, &__KEY_1];
+    static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {
+        trait_name: "ConversationStore",
+        methods: &[],
+    };
     impl<S> CachingConversationStore<S> {
         /// Wraps `inner`: reads go through `cache`, writes invalidate it.
         #[must_use]
@@ -93,6 +99,39 @@ const _: () = {
         #[must_use]
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
+        }
+        /// The methods this decorator forwards without caching, for a key inventory.
+        #[must_use]
+        pub fn forwarded() -> &'static ::cacheward::inventory::Forwarded {
+            &__FORWARDED
+        }
+        /// The key `get_conversation` reads (`copilot:conv:conversation:<conversation_id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn get_conversation_key(
+            conversation_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(42);
+            __key.push_str("copilot:conv:conversation:");
+            ::cacheward::__private::KeyPart::write_key_part(
+                &conversation_id,
+                &mut __key,
+            );
+            __key
+        }
+        /// The key `get_config` reads (`copilot:conv:config:<tenant_id>:<user_id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn get_config_key(
+            tenant_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+            user_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(53);
+            __key.push_str("copilot:conv:config:");
+            ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
+            __key.push(':');
+            ::cacheward::__private::KeyPart::write_key_part(&user_id, &mut __key);
+            __key
         }
     }
     #[automatically_derived]

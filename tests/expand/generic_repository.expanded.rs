@@ -1,6 +1,7 @@
 //! A generic trait: type parameter with a `where` clause, associated type and
 //! constant, `fn -> impl Future + Send` methods, explicit lifetimes, a non-async
-//! method, a provided method, a plain `T` return and `cache_none`. `main` runs it.
+//! method, a provided method, a plain `T` return and `cache_none`; the key names the
+//! type parameter (`<T>`), so each instantiation has its own keys. `main` runs it.
 #![allow(async_fn_in_trait)]
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,13 +44,14 @@ pub struct CachingRepository<S> {
 const _: () = {
     static __KEY_0: ::cacheward::inventory::KeySpec = ::cacheward::inventory::KeySpec::new(::cacheward::inventory::KeyInfo {
         trait_name: "Repository",
-        template: "repo:<kind>:<id>",
+        template: "repo:<T>:<kind>:<id>",
         ttl: ::core::time::Duration::from_secs(600),
         ttl_env: ::core::option::Option::None,
         value_type: "Option<T>",
         cache_none: true,
         read_by: &["find"],
         invalidated_by: &["save"],
+        tags: &[],
     });
     static __KEY_1: ::cacheward::inventory::KeySpec = ::cacheward::inventory::KeySpec::new(::cacheward::inventory::KeyInfo {
         trait_name: "Repository",
@@ -60,8 +62,13 @@ const _: () = {
         cache_none: false,
         read_by: &["count"],
         invalidated_by: &[],
+        tags: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 2] = [&__KEY_0, &__KEY_1];
+    static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {
+        trait_name: "Repository",
+        methods: &["backend_name", "describe"],
+    };
     impl<S> CachingRepository<S> {
         /// Wraps `inner`: reads go through `cache`, writes invalidate it.
         #[must_use]
@@ -88,6 +95,38 @@ const _: () = {
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
         }
+        /// The methods this decorator forwards without caching, for a key inventory.
+        #[must_use]
+        pub fn forwarded() -> &'static ::cacheward::inventory::Forwarded {
+            &__FORWARDED
+        }
+        /// The key `find` reads (`repo:<T>:<kind>:<id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn find_key<T: ::cacheward::KeyName>(
+            kind: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+            id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(55);
+            __key.push_str("repo:");
+            ::cacheward::__private::write_key_name::<T>(&mut __key);
+            __key.push(':');
+            ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
+            __key.push(':');
+            ::cacheward::__private::KeyPart::write_key_part(&id, &mut __key);
+            __key
+        }
+        /// The key `count` reads (`repo:count:<kind>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn count_key(
+            kind: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(27);
+            __key.push_str("repo:count:");
+            ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
+            __key
+        }
     }
     #[automatically_derived]
     impl<S: ::core::clone::Clone> ::core::clone::Clone for CachingRepository<S> {
@@ -111,6 +150,7 @@ const _: () = {
     impl<T, S: Repository<T>> Repository<T> for CachingRepository<S>
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: ::cacheward::KeyName,
     {
         type Error = <S as Repository<T>>::Error;
         const KIND: &'static str = <S as Repository<T>>::KIND;
@@ -120,8 +160,10 @@ const _: () = {
             id: u64,
         ) -> impl Future<Output = Result<Option<T>, Self::Error>> + Send {
             async move {
-                let mut __key = ::std::string::String::with_capacity(38);
+                let mut __key = ::std::string::String::with_capacity(55);
                 __key.push_str("repo:");
+                ::cacheward::__private::write_key_name::<T>(&mut __key);
+                __key.push(':');
                 ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
                 __key.push(':');
                 ::cacheward::__private::KeyPart::write_key_part(&id, &mut __key);
@@ -142,8 +184,10 @@ const _: () = {
             value: &'a T,
         ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a {
             async move {
-                let mut __key = ::std::string::String::with_capacity(38);
+                let mut __key = ::std::string::String::with_capacity(55);
                 __key.push_str("repo:");
+                ::cacheward::__private::write_key_name::<T>(&mut __key);
+                __key.push(':');
                 ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
                 __key.push(':');
                 ::cacheward::__private::KeyPart::write_key_part(&id, &mut __key);
@@ -159,6 +203,13 @@ const _: () = {
             }
         }
         async fn count(&self, kind: &str) -> usize {
+            {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::shape::{IsResult as _, NotResult as _};
+                ::cacheward::__private::shape::assert_plain(
+                    (&::cacheward::__private::shape::Probe::<usize>::new()).kind(),
+                );
+            }
             let mut __key = ::std::string::String::with_capacity(27);
             __key.push_str("repo:count:");
             ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);

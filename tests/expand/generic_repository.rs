@@ -1,6 +1,7 @@
 //! A generic trait: type parameter with a `where` clause, associated type and
 //! constant, `fn -> impl Future + Send` methods, explicit lifetimes, a non-async
-//! method, a provided method, a plain `T` return and `cache_none`. `main` runs it.
+//! method, a provided method, a plain `T` return and `cache_none`; the key names the
+//! type parameter (`<T>`), so each instantiation has its own keys. `main` runs it.
 
 #![allow(async_fn_in_trait)]
 
@@ -13,7 +14,7 @@ use cacheward::{Cache, cached_store};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-#[cached_store(key = "repo:<kind>:<id>", ttl = "10m", cache_none)]
+#[cached_store(key = "repo:<T>:<kind>:<id>", ttl = "10m", cache_none)]
 pub trait Repository<T>: Send + Sync
 where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,

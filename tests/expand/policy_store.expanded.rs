@@ -42,8 +42,13 @@ const _: () = {
         cache_none: false,
         read_by: &["get_policy"],
         invalidated_by: &["delete_policy", "set_policy"],
+        tags: &[],
     });
     static __KEY_SPECS: [&::cacheward::inventory::KeySpec; 1] = [&__KEY_0];
+    static __FORWARDED: ::cacheward::inventory::Forwarded = ::cacheward::inventory::Forwarded {
+        trait_name: "PolicyStore",
+        methods: &["list_tenants"],
+    };
     impl<S> CachingPolicyStore<S> {
         /// Wraps `inner`: reads go through `cache`, writes invalidate it.
         #[must_use]
@@ -69,6 +74,22 @@ const _: () = {
         #[must_use]
         pub fn key_specs() -> &'static [&'static ::cacheward::inventory::KeySpec] {
             &__KEY_SPECS
+        }
+        /// The methods this decorator forwards without caching, for a key inventory.
+        #[must_use]
+        pub fn forwarded() -> &'static ::cacheward::inventory::Forwarded {
+            &__FORWARDED
+        }
+        /// The key `get_policy` reads (`copilot:llm:policy:<tenant_id>`) for these values,
+        /// to invalidate it from code that does not go through the trait.
+        #[must_use]
+        pub fn get_policy_key(
+            tenant_id: &(impl ?::core::marker::Sized + ::cacheward::KeyPart),
+        ) -> ::std::string::String {
+            let mut __key = ::std::string::String::with_capacity(35);
+            __key.push_str("copilot:llm:policy:");
+            ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
+            __key
         }
     }
     #[automatically_derived]

@@ -54,7 +54,7 @@ pub trait DocStore: Send + Sync {
 }
 
 /// A generic store written with `fn -> impl Future + Send`.
-#[cached_store(key = "lint:item:<kind>:<id>", ttl = 60)]
+#[cached_store(key = "lint:item:<T>:<kind>:<id>", ttl = 60)]
 pub trait ItemStore<T>: Send + Sync
 where
     T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,

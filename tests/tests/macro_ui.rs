@@ -6,6 +6,8 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/*.rs");
+    // Cases that must compile (and run) cleanly.
+    t.pass("pass/*.rs");
     // The expansion inputs and their checked-in expansions both compile (and run).
     t.pass("expand/*.rs");
 }

@@ -20,9 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -37,6 +35,7 @@ use super::settings::{ConnectionSettings, runtime_for_connections};
 use super::slot::key_slot;
 use crate::error::{CacheError, ConfigError};
 use crate::redact::redact_urls;
+use crate::util::join_all;
 
 /// How long the cluster client waits for one node to answer one request. The
 /// cache's per-operation deadline is much shorter and applies on top (the guard);
@@ -655,34 +654,6 @@ fn group_by_slot<'a>(keys: impl Iterator<Item = &'a str>) -> BTreeMap<u16, Vec<u
     groups
 }
 
-/// Polls all futures concurrently on the current task and returns their outputs in
-/// order. (A handful of futures per batch: one per slot group.)
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (fut, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match fut.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,16 +722,5 @@ e 127.0.0.1:7004@17004 master - 0 0 7 connected 10923-16383
             .await
             .expect_err("two slots");
         assert!(err.to_string().contains("slots"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn join_all_keeps_order() {
-        let futs = (0..5u64)
-            .map(|i| async move {
-                tokio::time::sleep(Duration::from_millis(10 * (5 - i))).await;
-                i
-            })
-            .collect();
-        assert_eq!(join_all(futs).await, vec![0, 1, 2, 3, 4]);
     }
 }

@@ -150,11 +150,25 @@ impl MemoryStore {
         lease_key: &str,
         token: &[u8],
         lease: Duration,
+        refresh_due: Option<Duration>,
     ) -> LeaseReply {
         let now = Instant::now();
         let mut map = self.lock();
-        if let Some(value) = map.get(key, now) {
-            return LeaseReply::Filled(value.to_vec());
+        match refresh_due {
+            Some(due) => {
+                let left = map
+                    .entries
+                    .get(key)
+                    .map(|e| e.expires.saturating_duration_since(now));
+                if left.is_some_and(|left| left > due) {
+                    return LeaseReply::Busy(Duration::ZERO);
+                }
+            }
+            None => {
+                if let Some(value) = map.get(key, now) {
+                    return LeaseReply::Filled(value.to_vec());
+                }
+            }
         }
         if let Some(e) = map.entries.get(lease_key).filter(|e| e.expires > now) {
             return LeaseReply::Busy(e.expires - now);
@@ -169,23 +183,71 @@ impl MemoryStore {
         LeaseReply::Granted
     }
 
-    /// Stores `value` under `key` if `lease_key` still holds `token`, and ends the
-    /// lease; `false` (nothing stored) when the lease was lost.
-    pub(crate) fn fill_leased(
-        &self,
-        key: &str,
-        lease_key: &str,
-        token: &[u8],
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> bool {
+    /// Stores the fill's value if its lease still holds its token, and ends the lease;
+    /// `false` (nothing stored) when the lease was lost.
+    pub(crate) fn fill_leased(&self, fill: &super::Fill<'_>) -> bool {
         let mut map = self.lock();
-        if map.get(lease_key, Instant::now()) != Some(token) {
+        if map.get(fill.lease_key, Instant::now()) != Some(fill.token) {
             return false;
         }
-        map.remove(lease_key);
-        map.set(key, value, ttl, self.max_entries, self.max_bytes);
+        map.remove(fill.lease_key);
+        if let Some(stale) = fill.stale {
+            let (e, b) = (self.max_entries, self.max_bytes);
+            map.set(fill.stale_key, fill.value.to_vec(), fill.ttl + stale, e, b);
+        }
+        map.set(
+            fill.key,
+            fill.value.to_vec(),
+            fill.ttl,
+            self.max_entries,
+            self.max_bytes,
+        );
         true
+    }
+
+    /// The value of `key` and its remaining time to live.
+    pub(crate) fn get_with_ttl(&self, key: &str) -> Option<(Vec<u8>, Option<Duration>)> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let value = map.get(key, now)?.to_vec();
+        let left = map
+            .entries
+            .get(key)
+            .map(|e| e.expires.saturating_duration_since(now));
+        Some((value, left))
+    }
+
+    /// Deletes `key` if it holds exactly `value`.
+    pub(crate) fn del_if_equal(&self, key: &str, value: &[u8]) {
+        let mut map = self.lock();
+        if map.get(key, Instant::now()) == Some(value) {
+            map.remove(key);
+        }
+    }
+
+    /// A tag counter (see [`crate::tags`]): its value, created as `fresh` when missing;
+    /// with `bump`, changed (incremented, or `fresh` when missing).
+    pub(crate) fn counter(&self, key: &str, fresh: &str, bump: bool) -> String {
+        let mut map = self.lock();
+        let current = map
+            .get(key, Instant::now())
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let value = match (current, bump) {
+            (Some(n), false) => return n.to_string(),
+            (Some(n), true) => n.wrapping_add(1).to_string(),
+            (None, _) => fresh.to_owned(),
+        };
+        // Counters never expire (a year is forever for a cache entry).
+        let forever = Duration::from_secs(365 * 86_400);
+        map.set(
+            key,
+            value.clone().into_bytes(),
+            forever,
+            self.max_entries,
+            self.max_bytes,
+        );
+        value
     }
 
     /// Ends the lease `lease_key` if it still holds `token`.

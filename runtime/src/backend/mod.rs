@@ -66,6 +66,30 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// A fill under a lease (see [`crate::lease`]).
+pub(crate) struct Fill<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) lease_key: &'a str,
+    pub(crate) stale_key: &'a str,
+    pub(crate) token: &'a [u8],
+    pub(crate) value: &'a [u8],
+    pub(crate) ttl: Duration,
+    /// How long the stale copy outlives `ttl`, for `stale_if_error`.
+    pub(crate) stale: Option<Duration>,
+}
+
+/// `GET` and `PTTL` of one key in one round trip (`{}` when the key is missing).
+fn get_with_ttl_script() -> &'static ::redis::Script {
+    static SCRIPT: std::sync::OnceLock<::redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        ::redis::Script::new(
+            "local v = redis.call('GET', KEYS[1])\n\
+             if not v then return {} end\n\
+             return {v, redis.call('PTTL', KEYS[1])}",
+        )
+    })
+}
+
 /// The store a cache dispatches to.
 #[derive(Debug)]
 #[allow(
@@ -199,24 +223,35 @@ impl Store {
         }
     }
 
-    /// Takes the lease `lease_key` on `key` for `token` (see [`crate::lease`]).
+    /// Takes the lease `lease_key` on `key` for `token` (see [`crate::lease`]); with
+    /// `refresh_due`, even though `key` holds a value, while it has at most that long
+    /// left to live.
     pub(crate) async fn acquire_lease(
         &self,
         key: &str,
         lease_key: &str,
         token: &[u8],
         lease: Duration,
+        refresh_due: Option<Duration>,
     ) -> Result<LeaseReply, CacheError> {
         match self {
             Store::PassThrough | Store::Misconfigured(_) => Err(CacheError::Unsupported),
-            Store::Memory(m) => Ok(m.acquire_lease(key, lease_key, token, lease)),
+            Store::Memory(m) => Ok(m.acquire_lease(key, lease_key, token, lease, refresh_due)),
             Store::Remote(g) => {
                 let ms = i64::try_from(ttl_millis(lease)).unwrap_or(i64::MAX);
                 let reply = g
                     .eval(
                         crate::lease::acquire_script(),
                         &[key, lease_key],
-                        &[ScriptArg::Bytes(token), ScriptArg::Int(ms)],
+                        &[
+                            ScriptArg::Bytes(token),
+                            ScriptArg::Int(ms),
+                            ScriptArg::Int(
+                                refresh_due.map_or(0, |d| {
+                                    i64::try_from(ttl_millis(d)).unwrap_or(i64::MAX)
+                                }),
+                            ),
+                        ],
                     )
                     .await?;
                 crate::lease::parse_acquire(reply).ok_or_else(|| {
@@ -226,34 +261,73 @@ impl Store {
         }
     }
 
-    /// Stores `value` under `key` if the lease is still `token`'s; `Ok(false)` when it
-    /// was lost (nothing stored).
-    pub(crate) async fn fill_leased(
-        &self,
-        key: &str,
-        lease_key: &str,
-        token: &[u8],
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, CacheError> {
+    /// Stores `value` under `key` for `ttl` (and under `stale_key` for `ttl + stale`,
+    /// when given) if the lease is still `token`'s; `Ok(false)` when it was lost.
+    pub(crate) async fn fill_leased(&self, fill: &Fill<'_>) -> Result<bool, CacheError> {
         match self {
             Store::PassThrough | Store::Misconfigured(_) => Ok(false),
-            Store::Memory(m) => Ok(m.fill_leased(key, lease_key, token, value.to_vec(), ttl)),
+            Store::Memory(m) => Ok(m.fill_leased(fill)),
             Store::Remote(g) => {
-                let ms = i64::try_from(ttl_millis(ttl)).unwrap_or(i64::MAX);
+                let ms = |d: Duration| i64::try_from(ttl_millis(d)).unwrap_or(i64::MAX);
+                let stale_ms = fill.stale.map_or(0, |s| ms(fill.ttl + s));
                 let reply = g
                     .eval(
                         crate::lease::fill_script(),
-                        &[key, lease_key],
+                        &[fill.key, fill.lease_key, fill.stale_key],
                         &[
-                            ScriptArg::Bytes(token),
-                            ScriptArg::Bytes(value),
-                            ScriptArg::Int(ms),
+                            ScriptArg::Bytes(fill.token),
+                            ScriptArg::Bytes(fill.value),
+                            ScriptArg::Int(ms(fill.ttl)),
+                            ScriptArg::Int(stale_ms),
                         ],
                     )
                     .await?;
                 Ok(reply == ::redis::Value::Int(1))
             }
+        }
+    }
+
+    /// The value of `key` and how long it has left to live (`None`: no expiry).
+    pub(crate) async fn get_with_ttl(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, CacheError> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) => Ok(None),
+            Store::Memory(m) => Ok(m.get_with_ttl(key)),
+            Store::Remote(g) => {
+                let reply = g.eval(get_with_ttl_script(), &[key], &[]).await?;
+                match reply {
+                    ::redis::Value::Array(items) => match items.as_slice() {
+                        [] => Ok(None),
+                        [::redis::Value::BulkString(v), ::redis::Value::Int(ms)] => Ok(Some((
+                            v.clone(),
+                            u64::try_from(*ms).ok().map(Duration::from_millis),
+                        ))),
+                        _ => Err(CacheError::Redis("unexpected reply to GET+PTTL".into())),
+                    },
+                    _ => Err(CacheError::Redis("unexpected reply to GET+PTTL".into())),
+                }
+            }
+        }
+    }
+
+    /// Deletes `key` if it still holds exactly `value` (an entry found stale).
+    pub(crate) async fn del_if_equal(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+        match self {
+            Store::PassThrough | Store::Misconfigured(_) => Ok(()),
+            Store::Memory(m) => {
+                m.del_if_equal(key, value);
+                Ok(())
+            }
+            Store::Remote(g) => g
+                .eval(
+                    crate::tags::del_if_equal_script(),
+                    &[key],
+                    &[ScriptArg::Bytes(value)],
+                )
+                .await
+                .map(drop),
         }
     }
 

@@ -26,6 +26,8 @@ use crate::error::{CacheError, ConfigError};
 
 pub(crate) struct RedisStore {
     client: redis::Client,
+    /// The same server over RESP3, for the near cache's invalidation feed.
+    resp3: Option<redis::Client>,
     config: ConnectionManagerConfig,
     conn: ArcSwapOption<ConnectionManager>,
     /// Serialises creating a connection manager (cold path only).
@@ -63,6 +65,21 @@ impl RedisStore {
         #[cfg(not(feature = "tls"))]
         let client = redis::Client::open(endpoint.info.clone());
         let client = client.map_err(invalid)?;
+        let resp3_info = {
+            let settings = endpoint
+                .info
+                .redis_settings()
+                .clone()
+                .set_protocol(redis::ProtocolVersion::RESP3);
+            endpoint.info.clone().set_redis_settings(settings)
+        };
+        #[cfg(feature = "tls")]
+        let resp3 = match settings.tls_certificates() {
+            Some(certs) => redis::Client::build_with_tls(resp3_info, certs),
+            None => redis::Client::open(resp3_info),
+        };
+        #[cfg(not(feature = "tls"))]
+        let resp3 = redis::Client::open(resp3_info);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             // The guard's deadline bounds every operation; a second timer per
@@ -73,12 +90,18 @@ impl RedisStore {
             .set_number_of_retries(0);
         Ok(RedisStore {
             client,
+            resp3: resp3.ok(),
             config,
             conn: ArcSwapOption::empty(),
             init: Mutex::new(()),
             display_url: endpoint.display,
             password: endpoint.password,
         })
+    }
+
+    /// A client for the same server over RESP3 (push messages), for the near cache.
+    pub(crate) fn resp3_client(&self) -> Option<redis::Client> {
+        self.resp3.clone()
     }
 
     /// The password in use.

@@ -32,3 +32,26 @@ pub fn invalidate_if_ok<'a, T, E, const N: usize>(
         }
     }
 }
+
+/// Invalidates tags (each counted under its tag template): every entry stamped with
+/// one of them misses from now on, on every instance. Failures are logged, counted and
+/// kept for replay, never returned.
+pub async fn invalidate_tags<const N: usize>(cache: &Cache, tags: [(&'static str, String); N]) {
+    for (label, tag) in &tags {
+        cache.invalidate_tag_labeled(tag, label).await;
+    }
+}
+
+/// [`invalidate_tags`] when the inner write returned `Ok`; nothing otherwise.
+pub fn invalidate_tags_if_ok<'a, T, E, const N: usize>(
+    cache: &'a Cache,
+    result: &Result<T, E>,
+    tags: [(&'static str, String); N],
+) -> impl Future<Output = ()> + Send + 'a {
+    let ok = result.is_ok();
+    async move {
+        if ok {
+            invalidate_tags(cache, tags).await;
+        }
+    }
+}

@@ -22,7 +22,7 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// What a decorator says about one key template. The macro writes these; read them
@@ -47,6 +47,8 @@ pub struct KeyInfo {
     pub read_by: &'static [&'static str],
     /// The methods that invalidate it.
     pub invalidated_by: &'static [&'static str],
+    /// The tag templates its entries carry (`tenant:<tenant_id>`).
+    pub tags: &'static [&'static str],
 }
 
 /// A key template's [`KeyInfo`] and its time to live as resolved at run time.
@@ -75,13 +77,14 @@ impl KeySpec {
     }
 
     /// The time to live in force: the [`ttl_env`](KeyInfo::ttl_env) variable if it is
-    /// set to a positive number of seconds, otherwise the compiled one. The variable is
-    /// read once; an unparsable value is logged and ignored.
+    /// set to a positive number of seconds, otherwise the compiled one. Each variable
+    /// is read once per process, however many templates name it; an unparsable value
+    /// is logged once and ignored.
     pub fn effective_ttl(&self) -> Duration {
         *self.resolved_ttl.get_or_init(|| {
             self.info
                 .ttl_env
-                .and_then(crate::config::ttl_override)
+                .and_then(ttl_override_once)
                 .unwrap_or(self.info.ttl)
         })
     }
@@ -123,10 +126,35 @@ impl fmt::Debug for KeySpec {
     }
 }
 
+/// The override each `ttl_env` variable gives, read (and, if unparsable, warned
+/// about) on the first use of any template that names it.
+fn ttl_override_once(var: &'static str) -> Option<Duration> {
+    static READ: Mutex<Vec<(&'static str, Option<Duration>)>> = Mutex::new(Vec::new());
+    let mut read = READ.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, ttl)) = read.iter().find(|(name, _)| *name == var) {
+        return *ttl;
+    }
+    let ttl = crate::config::ttl_override(var);
+    read.push((var, ttl));
+    ttl
+}
+
+/// The methods a decorator forwards to the inner store without caching them (pass-
+/// through methods: `#[uncached]`, methods without a matching key, associated
+/// functions). `CachingX::<S>::forwarded()` returns its decorator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The trait.
+    pub trait_name: &'static str,
+    /// Its forwarded methods, in trait order.
+    pub methods: &'static [&'static str],
+}
+
 /// The key templates of a set of decorators.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
     specs: Vec<&'static KeySpec>,
+    forwarded: Vec<&'static Forwarded>,
 }
 
 /// Two traits store different value types under one key template.
@@ -171,6 +199,19 @@ impl Inventory {
     /// Adds a decorator's specs (`CachingX::<S>::key_specs()`).
     pub fn add(&mut self, specs: &'static [&'static KeySpec]) {
         self.specs.extend_from_slice(specs);
+    }
+
+    /// Adds the methods a decorator forwards without caching
+    /// (`CachingX::<S>::forwarded()`), so that the audit shows what is not cached.
+    #[must_use]
+    pub fn with_forwarded(mut self, forwarded: &'static Forwarded) -> Self {
+        self.forwarded.push(forwarded);
+        self
+    }
+
+    /// The forwarded methods added with [`with_forwarded`](Self::with_forwarded).
+    pub fn forwarded(&self) -> &[&'static Forwarded] {
+        &self.forwarded
     }
 
     /// Every spec, in the order added.
@@ -222,14 +263,15 @@ fn ttl_text(ttl: Duration) -> String {
 }
 
 /// A Markdown table: trait, template, TTL (and the override variable), value type,
-/// readers and invalidators.
+/// readers, invalidators and tags; then, if any were added, the methods each trait forwards
+/// without caching.
 impl fmt::Display for Inventory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| Trait | Key template | TTL | TTL override | Value type | Read by | Invalidated by |"
+            "| Trait | Key template | TTL | TTL override | Value type | Read by | Invalidated by | Tags |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|")?;
         for spec in &self.specs {
             let list = |names: &[&str]| {
                 if names.is_empty() {
@@ -255,7 +297,7 @@ impl fmt::Display for Inventory {
             };
             writeln!(
                 f,
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
                 spec.trait_name,
                 spec.template,
                 ttl,
@@ -264,7 +306,18 @@ impl fmt::Display for Inventory {
                 value,
                 list(spec.read_by),
                 list(spec.invalidated_by),
+                list(spec.tags),
             )?;
+        }
+        if self.forwarded.iter().any(|f| !f.methods.is_empty()) {
+            writeln!(f)?;
+            writeln!(f, "| Trait | Forwarded without caching |")?;
+            writeln!(f, "|---|---|")?;
+            for forwarded in self.forwarded.iter().filter(|f| !f.methods.is_empty()) {
+                let methods: Vec<String> =
+                    forwarded.methods.iter().map(|m| format!("`{m}`")).collect();
+                writeln!(f, "| {} | {} |", forwarded.trait_name, methods.join(", "))?;
+            }
         }
         Ok(())
     }
@@ -283,6 +336,7 @@ mod tests {
         cache_none: false,
         read_by: &["get"],
         invalidated_by: &["put"],
+        tags: &[],
     });
     static B: KeySpec = KeySpec::new(KeyInfo {
         trait_name: "B",
@@ -293,6 +347,7 @@ mod tests {
         cache_none: false,
         read_by: &["profile"],
         invalidated_by: &[],
+        tags: &[],
     });
     static A_SPECS: [&KeySpec; 1] = [&A];
     static B_SPECS: [&KeySpec; 1] = [&B];
@@ -323,5 +378,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| B | `app:user:<user_id>` | 1500ms | `CACHEWARD_TEST_INVENTORY_TTL_UNSET` | `Profile` | `profile` | - |"), "{text}");
+    }
+
+    #[test]
+    fn forwarded_methods_are_listed_after_the_templates() {
+        static FORWARDED: Forwarded = Forwarded {
+            trait_name: "A",
+            methods: &["list", "raw"],
+        };
+        static NONE: Forwarded = Forwarded {
+            trait_name: "B",
+            methods: &[],
+        };
+        let text = Inventory::new()
+            .with(&A_SPECS)
+            .with_forwarded(&FORWARDED)
+            .with_forwarded(&NONE)
+            .to_string();
+        assert!(
+            text.ends_with(
+                "| Trait | Forwarded without caching |\n|---|---|\n| A | `list`, `raw` |\n"
+            ),
+            "{text}"
+        );
+        let text = Inventory::new()
+            .with(&A_SPECS)
+            .with_forwarded(&NONE)
+            .to_string();
+        assert!(!text.contains("Forwarded"), "{text}");
     }
 }

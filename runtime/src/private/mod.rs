@@ -17,5 +17,14 @@ pub use ::serde;
 pub use ::std;
 
 pub use crate::key::KeyPart;
-pub use invalidate::{invalidate, invalidate_if_ok};
-pub use read_through::read_through;
+
+/// Writes `T`'s [`KeyName`](crate::KeyName), escaped like any text value, where a key
+/// template names a type parameter of a generic trait.
+pub fn write_key_name<T: crate::KeyName + ?Sized>(out: &mut ::std::string::String) {
+    crate::key::write_escaped(T::KEY_NAME, out);
+}
+pub use invalidate::{invalidate, invalidate_if_ok, invalidate_tags, invalidate_tags_if_ok};
+pub use read_through::{Timing, read_through, read_through_with, read_through_with_background};
+
+/// Test hooks of the near cache.
+pub use crate::near::testing as near_testing;

@@ -1,8 +1,12 @@
 //! The read-through every cached method and [`Cache::get_or_set`] go through.
 
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::shape::Shape;
 use super::single_flight::{self, Join, Leader, Shared};
@@ -10,6 +14,7 @@ use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::inventory::KeySpec;
 use crate::lease::Acquired;
+use crate::tags::Stamps;
 
 /// Answers a cached method: the cached value on a hit; on a miss, the inner store's
 /// answer (`inner` is called only then, so a hit never creates the inner future),
@@ -30,24 +35,26 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    load_through(
-        cache,
-        spec.label(),
-        spec.effective_ttl(),
-        &key,
-        shape,
-        inner,
-    )
-    .await
+    let plan = Plan::new(spec.label(), spec.effective_ttl(), &key);
+    load_through(cache, &plan, shape, inner, NoRefresh).await
 }
 
-/// [`read_through`] for a label and TTL given directly.
-pub(crate) async fn load_through<R, M, F, Fut>(
+/// [`read_through`] for a template with tags, `refresh_ahead` or `stale_if_error`.
+/// `tags` are this call's tags, rendered from its arguments.
+///
+/// A hit due for a refresh is refreshed by the caller that wins the refresh (one per
+/// process, one across instances, through the lease): it calls the inner store and
+/// answers with the new value; every other caller answers at once from the cache. (A
+/// background refresh would need the inner store's future to be `Send + 'static`,
+/// which a generic decorator cannot require of an `async fn` in a trait; code that can
+/// give an owned loader uses [`read_through_with_background`].)
+pub async fn read_through_with<R, M, F, Fut, const N: usize>(
     cache: &Cache,
-    label: &'static str,
-    ttl: Duration,
-    key: &str,
-    _shape: M,
+    spec: &'static KeySpec,
+    key: String,
+    tags: [String; N],
+    timing: Timing,
+    shape: M,
     inner: F,
 ) -> R
 where
@@ -55,21 +62,266 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
+    let plan = Plan {
+        tags: &tags,
+        timing,
+        ..Plan::new(spec.label(), spec.effective_ttl(), &key)
+    };
+    load_through(cache, &plan, shape, inner, Foreground).await
+}
+
+/// [`read_through_with`] with a background refresh: `refresh` makes an owned future
+/// that loads the same value again, run in a task of its own when a hit is due, so
+/// that every caller answers at once.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per thing the caller knows"
+)]
+pub async fn read_through_with_background<R, M, F, Fut, G, GFut, const N: usize>(
+    cache: &Cache,
+    spec: &'static KeySpec,
+    key: String,
+    tags: [String; N],
+    timing: Timing,
+    shape: M,
+    inner: F,
+    refresh: G,
+) -> R
+where
+    M: Shape<R> + Send + 'static,
+    R: Send + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+    G: FnOnce() -> GFut,
+    GFut: Future<Output = R> + Send + 'static,
+{
+    let plan = Plan {
+        tags: &tags,
+        timing,
+        ..Plan::new(spec.label(), spec.effective_ttl(), &key)
+    };
+    load_through(cache, &plan, shape, inner, Refresher(refresh)).await
+}
+
+/// The options of a template that change how its entries live.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    /// Refresh in the background when a hit finds the entry older than this share of
+    /// its TTL (0 < f < 1).
+    pub refresh_ahead: Option<f64>,
+    /// Keep a stale copy this long past the TTL, served when the inner store fails.
+    pub stale_if_error: Option<Duration>,
+    /// After the inner store failed for a key, how long its misses answer from the
+    /// stale copy without calling the store (default 5 s).
+    pub fail_safe_throttle: Option<Duration>,
+}
+
+/// One read: what it reads and how its entries live.
+pub(crate) struct Plan<'a> {
+    pub(crate) label: &'static str,
+    pub(crate) ttl: Duration,
+    pub(crate) key: &'a str,
+    pub(crate) tags: &'a [String],
+    pub(crate) timing: Timing,
+}
+
+impl<'a> Plan<'a> {
+    pub(crate) fn new(label: &'static str, ttl: Duration, key: &'a str) -> Self {
+        Plan {
+            label,
+            ttl,
+            key,
+            tags: &[],
+            timing: Timing::default(),
+        }
+    }
+
+    /// How much TTL an entry has left when it becomes due for a refresh: past
+    /// `refresh_ahead` of the TTL, with ±10% jitter per key so that keys filled together
+    /// do not refresh together.
+    fn refresh_due(&self) -> Option<Duration> {
+        let f = self.timing.refresh_ahead?;
+        let jitter = {
+            let h = std::collections::hash_map::RandomState::new().hash_one(self.key);
+            (h % 2001) as f64 / 10_000.0 - 0.1
+        };
+        let share = (f * (1.0 + jitter)).clamp(0.01, 0.99);
+        Some(self.ttl.mul_f64(1.0 - share))
+    }
+
+    /// Whether a hit that has `remaining` of its TTL left should start a refresh.
+    fn due_for_refresh(&self, remaining: Option<Duration>) -> bool {
+        matches!((self.refresh_due(), remaining), (Some(due), Some(left)) if left <= due)
+    }
+}
+
+/// How a template's entries are stored: plain JSON, or an envelope stamped with the
+/// counters of its tags as read before the load.
+pub(crate) enum Format {
+    Plain,
+    Tagged(Stamps),
+}
+
+impl Format {
+    fn decode<T: DeserializeOwned>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        bytes: &[u8],
+        label: &'static str,
+    ) -> Option<T> {
+        match self {
+            Format::Plain => cache.decode_or_evict(key, bytes, label),
+            Format::Tagged(stamps) => stamps.decode(cache, key, bytes, label),
+        }
+    }
+
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        cache: &Cache,
+        value: &T,
+        label: &'static str,
+    ) -> Option<Vec<u8>> {
+        match self {
+            Format::Plain => cache.encode(value, label),
+            Format::Tagged(stamps) => stamps.encode(cache, value, label),
+        }
+    }
+}
+
+/// What a hit due for a refresh does: nothing, load again in the background, or let
+/// the caller that wins the refresh load again ([`Refresh::FOREGROUND`]).
+pub(crate) trait Refresh<R> {
+    /// The winner of the refresh loads in its own call.
+    const FOREGROUND: bool = false;
+
+    fn start<M: Shape<R>>(self, cache: &Cache, plan: &Plan<'_>, format: Format);
+}
+
+/// No refresh.
+pub(crate) struct NoRefresh;
+
+impl<R> Refresh<R> for NoRefresh {
+    fn start<M: Shape<R>>(self, _: &Cache, _: &Plan<'_>, _: Format) {}
+}
+
+/// The refresh is the winning caller's own load.
+pub(crate) struct Foreground;
+
+impl<R> Refresh<R> for Foreground {
+    const FOREGROUND: bool = true;
+
+    fn start<M: Shape<R>>(self, _: &Cache, _: &Plan<'_>, _: Format) {}
+}
+
+/// A background refresh from an owned loader.
+struct Refresher<G>(G);
+
+impl<R, G, GFut> Refresh<R> for Refresher<G>
+where
+    R: Send + 'static,
+    G: FnOnce() -> GFut,
+    GFut: Future<Output = R> + Send + 'static,
+{
+    fn start<M: Shape<R>>(self, cache: &Cache, plan: &Plan<'_>, format: Format) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some(claim) = cache.claim_refresh(plan.key) else {
+            return; // this instance is refreshing the key already
+        };
+        let load = (self.0)();
+        let cache = cache.clone();
+        let (key, label, ttl) = (plan.key.to_owned(), plan.label, plan.ttl);
+        let stale = plan.timing.stale_if_error;
+        let due = plan.refresh_due().unwrap_or_default();
+        runtime.spawn(async move {
+            let _claim = claim;
+            // One refresher across all instances: whoever takes the lease while the
+            // entry is still due.
+            let Some(guard) = cache.take_refresh_lease(&key, label, due).await else {
+                return;
+            };
+            let result = load.await;
+            match M::stored(&result).and_then(|v| format.encode(&cache, v, label)) {
+                // Stored only if no invalidation removed the lease meanwhile.
+                Some(bytes) => {
+                    cache.slot(label).counters.refresh();
+                    guard.fill(&bytes, ttl, stale).await;
+                }
+                None => guard.release().await,
+            }
+        });
+    }
+}
+
+/// [`read_through`] for a plan given directly.
+pub(crate) async fn load_through<R, M, F, Fut, Rf>(
+    cache: &Cache,
+    plan: &Plan<'_>,
+    _shape: M,
+    inner: F,
+    refresh: Rf,
+) -> R
+where
+    M: Shape<R>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+    Rf: Refresh<R>,
+{
     if cache.backend() == Backend::PassThrough {
         return inner().await;
     }
+    let (key, label) = (plan.key, plan.label);
+    let want_ttl = plan.timing.refresh_ahead.is_some();
+    // The entry, and its tags' counters (concurrently): the counters are read before
+    // any load, so a load that races a tag invalidation stamps the old counter.
+    let (read, format) = if plan.tags.is_empty() {
+        let read = cache
+            .try_get_raw(key, label, Some(plan.ttl), want_ttl)
+            .await;
+        (read, Ok(Format::Plain))
+    } else {
+        let (read, stamps) = tokio::join!(
+            cache.try_get_raw(key, label, Some(plan.ttl), want_ttl),
+            cache.tag_stamps(plan.tags)
+        );
+        (read, stamps.map(Format::Tagged))
+    };
     // A read that failed because Redis is unreachable or slow is a miss, but its fill
     // is skipped: a lease or a SET into a Redis that just failed would only wait out
     // another deadline. The next read after Redis recovers fills the key.
-    let read_failed = match cache.try_get_labeled::<M::Stored>(key, label).await {
-        Ok(Some(value)) => return M::from_stored(value),
-        Ok(None) => false,
-        Err(_) => true,
+    let (read_failed, format) = match (read, format) {
+        (Ok(Some((bytes, remaining))), Ok(format)) => {
+            if let Some(value) = format.decode::<M::Stored>(cache, key, &bytes, label) {
+                if plan.due_for_refresh(remaining) {
+                    if Rf::FOREGROUND {
+                        return refresh_here::<R, M, F, Fut>(cache, plan, &format, value, inner)
+                            .await;
+                    }
+                    refresh.start::<M>(cache, plan, format);
+                }
+                return M::from_stored(value);
+            }
+            if let Format::Tagged(_) = format {
+                // Stamped before a tag invalidation: out of the way of the refill.
+                cache.drop_stale(key, &bytes).await;
+            }
+            (false, format)
+        }
+        (Ok(None), Ok(format)) => (false, format),
+        (_, format) => (true, format.unwrap_or(Format::Plain)),
     };
+    if plan.timing.stale_if_error.is_some()
+        && cache.store_failing(key)
+        && let Some(value) = serve_stale::<R, M>(cache, plan, &format).await
+    {
+        return value; // the store failed moments ago: do not hammer it
+    }
     loop {
         match single_flight::join(cache, key) {
             Join::Leader(leader) => {
-                return lead::<R, M, F, Fut>(cache, label, ttl, key, &leader, read_failed, inner)
+                return lead::<R, M, F, Fut>(cache, plan, &format, &leader, read_failed, inner)
                     .await;
                 // Dropping the leader (after the fill) ends the flight.
             }
@@ -81,8 +333,7 @@ where
                 };
                 match shared {
                     Some(Shared::Value(bytes)) => {
-                        if let Some(value) = cache.decode_or_evict::<M::Stored>(key, &bytes, label)
-                        {
+                        if let Some(value) = format.decode::<M::Stored>(cache, key, &bytes, label) {
                             return M::from_stored(value);
                         }
                     }
@@ -100,13 +351,67 @@ where
     inner().await
 }
 
+/// A hit due for a refresh, in the foreground: the caller that wins the refresh (in
+/// this process and, through the lease, across instances) loads and fills, and answers
+/// with what it loaded; any other caller, or a load that fails, answers with the cached
+/// `value`.
+async fn refresh_here<R, M, F, Fut>(
+    cache: &Cache,
+    plan: &Plan<'_>,
+    format: &Format,
+    value: M::Stored,
+    inner: F,
+) -> R
+where
+    M: Shape<R>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let (key, label) = (plan.key, plan.label);
+    let Some(_claim) = cache.claim_refresh(key) else {
+        return M::from_stored(value);
+    };
+    let due = plan.refresh_due().unwrap_or_default();
+    let Some(guard) = cache.take_refresh_lease(key, label, due).await else {
+        return M::from_stored(value);
+    };
+    let result = inner().await;
+    match M::stored(&result).and_then(|v| format.encode(cache, v, label)) {
+        Some(bytes) => {
+            cache.slot(label).counters.refresh();
+            guard
+                .fill(&bytes, plan.ttl, plan.timing.stale_if_error)
+                .await;
+            result
+        }
+        None if M::is_absent(&result) => {
+            // The row is gone: say so, and let the entry expire with its TTL.
+            guard.release().await;
+            result
+        }
+        None => {
+            guard.release().await;
+            M::from_stored(value)
+        }
+    }
+}
+
+/// The stale copy of the plan's key, if one is kept, still valid for its tags, and
+/// decodable; counted and logged as served.
+async fn serve_stale<R, M: Shape<R>>(cache: &Cache, plan: &Plan<'_>, format: &Format) -> Option<R> {
+    let bytes = cache.read_stale(plan.key).await?;
+    let value = format.decode::<M::Stored>(cache, plan.key, &bytes, plan.label)?;
+    cache.stale_served(plan.key, plan.label);
+    Some(M::from_stored(value))
+}
+
 /// The leader of a miss in this process: takes the lease (or finds the value someone
-/// filled meanwhile), loads, shares the answer with the followers and fills.
+/// filled meanwhile), loads, shares the answer with the followers and fills. When the
+/// load fails and a stale copy is kept (`stale_if_error`), answers with it.
 async fn lead<R, M, F, Fut>(
     cache: &Cache,
-    label: &'static str,
-    ttl: Duration,
-    key: &str,
+    plan: &Plan<'_>,
+    format: &Format,
     leader: &Leader,
     read_failed: bool,
     inner: F,
@@ -116,13 +421,14 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
+    let (key, label) = (plan.key, plan.label);
     let lease = if read_failed {
         tracing::debug!(label, "cacheward: the cache read failed - fill skipped");
         None
     } else {
         match cache.take_lease(key, label).await {
             Acquired::Value(bytes) => {
-                if let Some(value) = cache.decode_or_evict::<M::Stored>(key, &bytes, label) {
+                if let Some(value) = format.decode::<M::Stored>(cache, key, &bytes, label) {
                     leader.publish(Shared::Value(bytes.into()));
                     return M::from_stored(value);
                 }
@@ -133,7 +439,7 @@ where
         }
     };
     let result = inner().await;
-    let encoded = M::stored(&result).and_then(|value| cache.encode(value, label));
+    let encoded = M::stored(&result).and_then(|value| format.encode(cache, value, label));
     match encoded {
         Some(bytes) => {
             let bytes: Arc<[u8]> = bytes.into();
@@ -146,20 +452,38 @@ where
                     );
                     guard.release().await;
                 }
-                Some(guard) => guard.fill(&bytes, ttl).await,
+                Some(guard) => {
+                    guard
+                        .fill(&bytes, plan.ttl, plan.timing.stale_if_error)
+                        .await;
+                }
                 None => {}
             }
+            result
         }
-        None => {
-            leader.publish(if M::is_absent(&result) {
-                Shared::Absent
-            } else {
-                Shared::Unshared
-            });
+        None if M::is_absent(&result) => {
+            leader.publish(Shared::Absent);
             if let Some(guard) = lease {
                 guard.release().await;
             }
+            result
+        }
+        None => {
+            if let Some(guard) = lease {
+                guard.release().await;
+            }
+            // The inner store failed: the stale copy, if one is kept, answers instead.
+            if plan.timing.stale_if_error.is_some()
+                && let Some(bytes) = cache.read_stale(key).await
+                && let Some(value) = format.decode::<M::Stored>(cache, key, &bytes, label)
+            {
+                cache.stale_served(key, label);
+                cache.note_store_failing(key, plan.timing.fail_safe_throttle);
+                leader.publish(Shared::Value(bytes.into()));
+                return M::from_stored(value);
+            }
+            leader.publish(Shared::Unshared);
+            result
         }
     }
-    result
 }

@@ -2,6 +2,8 @@
 //! method's output type; each says what is stored and how a stored value becomes an
 //! answer again.
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -142,3 +144,69 @@ impl<T: Serialize + DeserializeOwned> Shape<T> for Plain {
         stored
     }
 }
+
+/// The check the macro writes for a [`Plain`] method: its return type, as the
+/// compiler resolves it, is not a `Result`. The shape is chosen from the return type
+/// as written, so a `Result` behind an alias with another name (`StoreResult<T>`)
+/// would otherwise be cached whole, errors included.
+///
+/// `(&Probe::<R>::new()).kind()` picks [`IsResult::kind`] when `R` is a `Result`
+/// (a method on `Probe<R>` itself) and [`NotResult::kind`] otherwise (a method on
+/// `&Probe<R>`, one auto-ref further); only the second satisfies [`assert_plain`].
+pub struct Probe<R>(PhantomData<R>);
+
+impl<R> Probe<R> {
+    /// A probe for the return type `R`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+impl<R> Default for Probe<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The probe's answer for a `Result`.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultBehindAnAlias;
+
+/// The probe's answer for any other type.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainValue;
+
+/// Matches a probe of a `Result`.
+pub trait IsResult {
+    /// [`ResultBehindAnAlias`].
+    fn kind(&self) -> ResultBehindAnAlias {
+        ResultBehindAnAlias
+    }
+}
+
+impl<T, E> IsResult for Probe<Result<T, E>> {}
+
+/// Matches a probe of anything.
+pub trait NotResult {
+    /// [`PlainValue`].
+    fn kind(&self) -> PlainValue {
+        PlainValue
+    }
+}
+
+impl<R> NotResult for &Probe<R> {}
+
+/// Implemented only by [`PlainValue`].
+#[diagnostic::on_unimplemented(
+    message = "this cached method returns a `Result` through an alias, which `#[cached_store]` cannot see",
+    label = "a `Result` under another name",
+    note = "the return shape is read from the type as written: with an alias such as `StoreResult<T>` the whole `Result` would be cached, errors included",
+    note = "write `Result<T, E>` in the trait (an alias named `Result`, such as `io::Result<T>`, works too); deriving `Serialize` on the error type is not the fix"
+)]
+pub trait PlainShape {}
+
+impl PlainShape for PlainValue {}
+
+/// Compiles only for a return type that is not a `Result`.
+pub fn assert_plain<K: PlainShape>(_kind: K) {}
