@@ -278,8 +278,9 @@ impl CacheBuilder {
     /// (`CLIENT TRACKING`), so a write by any client evicts the entry on every instance
     /// within milliseconds, and nothing is served while the feed is down. Each entry
     /// lives at most [`near_cache_max_age`](Self::near_cache_max_age) (default 10 s)
-    /// and never longer than its Redis TTL. Single Redis only: on Redis Cluster it is
-    /// not started (one warning). See `docs/near-cache.md`.
+    /// and never longer than its Redis TTL. Single Redis only: on Redis Cluster and on
+    /// Upstash's REST API (no push channel) it is not started (one warning). See
+    /// `docs/near-cache.md`.
     pub fn near_cache(mut self, entries: usize) -> Self {
         self.near_entries = (entries > 0).then_some(entries);
         self

@@ -7,7 +7,9 @@
 //! stand-in for the hosted service. Then cacheward's own scenarios run over
 //! `Backend::Upstash` through it: decorators (read-through, invalidation, entries
 //! other languages can read), `get_or_set` with leases across two instances, purge by
-//! prefix, the rate limiter, refused tokens, and the front killed and frozen.
+//! prefix, tags, refresh-ahead and stale-if-error, the rate limiter, the near cache
+//! (not started), refused tokens, https:// with a private CA, and the front killed,
+//! frozen and slow to answer new connections.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -592,4 +594,131 @@ async fn https_with_a_private_ca_and_only_with_it() {
     assert!(!health.healthy, "{health:?}");
     let error = health.error.unwrap();
     assert!(error.contains("invalid peer certificate"), "{error}");
+}
+
+#[derive(Default)]
+struct Configs {
+    version: std::sync::atomic::AtomicU64,
+    loads: AtomicUsize,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[cached_store(ttl = 2)]
+trait ConfigStore: Send + Sync {
+    #[cached(
+        key = "copilot:conv:config:<tenant_id>:<user_id>",
+        tags = ["tenant:<tenant_id>"]
+    )]
+    async fn get_config(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    #[invalidates(tag = "tenant:<tenant_id>")]
+    async fn reset_tenant(&self, tenant_id: &str) -> Result<(), StoreError>;
+
+    #[cached(
+        key = "copilot:llm:policy:<tenant_id>",
+        refresh_ahead = 0.5,
+        stale_if_error = "1h"
+    )]
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, StoreError>;
+}
+
+impl ConfigStore for Arc<Configs> {
+    async fn get_config(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        let v = self.version.load(Ordering::SeqCst);
+        Ok(Some(format!("{tenant_id}/{user_id}/v{v}")))
+    }
+
+    async fn reset_tenant(&self, _tenant_id: &str) -> Result<(), StoreError> {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError);
+        }
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        let v = self.version.load(Ordering::SeqCst);
+        Ok(Some(format!("{tenant_id}/policy/v{v}")))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_refresh_ahead_and_stale_if_error_work_over_rest() {
+    let (_redis, front) = front().await;
+    let db = Arc::new(Configs::default());
+    let a = CachingConfigStore::new(db.clone(), front.cache());
+    let b = CachingConfigStore::new(db.clone(), front.cache());
+    let loads = || db.loads.load(Ordering::SeqCst);
+
+    // Tags: one invalidation on instance B drops every entry of the tenant on A.
+    for (t, u) in [("acme", "u1"), ("acme", "u2"), ("globex", "u1")] {
+        assert_eq!(a.get_config(t, u).await, Ok(Some(format!("{t}/{u}/v0"))));
+        assert_eq!(a.get_config(t, u).await, Ok(Some(format!("{t}/{u}/v0"))));
+    }
+    assert_eq!(loads(), 3);
+    b.reset_tenant("acme").await.unwrap();
+    assert_eq!(
+        a.get_config("acme", "u2").await,
+        Ok(Some("acme/u2/v1".into()))
+    );
+    assert_eq!(
+        a.get_config("globex", "u1").await,
+        Ok(Some("globex/u1/v0".into())),
+        "another tenant's entry is untouched (a hit)"
+    );
+    assert_eq!(loads(), 4);
+
+    // Refresh-ahead: a hit past half the TTL (its age from PTTL) refreshes the entry.
+    let start = loads();
+    assert_eq!(
+        a.get_policy("acme").await,
+        Ok(Some("acme/policy/v1".into()))
+    );
+    assert_eq!(
+        a.get_policy("acme").await,
+        Ok(Some("acme/policy/v1".into()))
+    );
+    assert_eq!(loads(), start + 1);
+    db.version.store(2, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(
+        a.get_policy("acme").await,
+        Ok(Some("acme/policy/v2".into()))
+    );
+    assert_eq!(loads(), start + 2, "the old hit was refreshed");
+
+    // Stale-if-error: past the TTL the inner store fails, the stale copy answers.
+    db.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    assert_eq!(
+        a.get_policy("acme").await,
+        Ok(Some("acme/policy/v2".into()))
+    );
+    assert!(
+        a.cache().stats().stale_served >= 1,
+        "{:?}",
+        a.cache().stats()
+    );
+    assert_eq!(a.cache().stats().errors, 0, "{:?}", a.cache().stats());
+}
+
+#[tokio::test]
+async fn the_near_cache_is_not_started_on_rest_and_says_so() {
+    let (capture, _guard) = LogCapture::install();
+    let (_redis, front) = front().await;
+    let cache = front.builder().near_cache(1_000).build().unwrap();
+    cache.set("copilot:n", &1u32, HOUR).await;
+    assert_eq!(cache.get::<u32>("copilot:n").await, Some(1));
+    let said = capture.matching("no push channel");
+    assert_eq!(said.len(), 1, "{:?}", capture.lines());
 }
