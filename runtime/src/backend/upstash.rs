@@ -40,19 +40,34 @@ const ENCODING_HEADER: &str = "upstash-encoding";
 
 pub(crate) struct UpstashStore {
     /// Replaced by [`RemoteStore::reset_connection`], which drops the pooled connections.
-    http: ArcSwap<reqwest::Client>,
+    http: ArcSwap<Http>,
     /// What a new client is built from (connect timeout, private CA).
     settings: ConnectionSettings,
-    /// Whether the current client has had an answer (so it holds a live connection).
-    warm: Arc<AtomicBool>,
-    /// Whether a background request is making a connection right now.
-    warming: Arc<AtomicBool>,
     command_url: reqwest::Url,
     pipeline_url: reqwest::Url,
     /// `Bearer <token>`, marked sensitive.
     auth: HeaderValue,
     /// The REST URL, for logs and health reports (it never holds the token).
     display_url: String,
+}
+
+/// The HTTP client and what is known of its connections.
+struct Http {
+    client: reqwest::Client,
+    /// Whether this client has had an answer (so it holds a live connection).
+    warm: AtomicBool,
+    /// Whether a background request is making a connection for it right now.
+    warming: AtomicBool,
+}
+
+impl Http {
+    fn new(client: reqwest::Client) -> Http {
+        Http {
+            client,
+            warm: AtomicBool::new(false),
+            warming: AtomicBool::new(false),
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstashStore {
@@ -121,13 +136,11 @@ impl UpstashStore {
         let http = http_client(settings)
             .map_err(|e| invalid(format!("cannot build the HTTPS client: {e}")))?;
         Ok(UpstashStore {
-            http: ArcSwap::from_pointee(http),
+            http: ArcSwap::from_pointee(Http::new(http)),
             settings: ConnectionSettings {
                 password: None,
                 ..settings.clone()
             },
-            warm: Arc::new(AtomicBool::new(false)),
-            warming: Arc::new(AtomicBool::new(false)),
             command_url,
             pipeline_url,
             auth,
@@ -147,35 +160,37 @@ impl UpstashStore {
     /// deadline no operation would ever get a connection. This request runs to the
     /// end (bounded by the connect timeout plus one second) and leaves its connection
     /// in the pool for the operations that follow.
-    fn warm_up(&self) {
-        if self.warm.load(Ordering::Relaxed) || self.warming.swap(true, Ordering::AcqRel) {
+    fn warm_up(&self, http: &Arc<Http>) {
+        if http.warm.load(Ordering::Relaxed) || http.warming.swap(true, Ordering::AcqRel) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.warming.store(false, Ordering::Release);
+            http.warming.store(false, Ordering::Release);
             return;
         };
-        let request = reqwest::Client::clone(&self.http.load())
+        let request = http
+            .client
             .post(self.command_url.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(r#"["PING"]"#)
             .timeout(self.settings.connect_timeout + Duration::from_secs(1));
-        let (warm, warming) = (self.warm.clone(), self.warming.clone());
+        let http = http.clone();
         runtime.spawn(async move {
             if let Ok(response) = request.send().await {
                 let _ = response.bytes().await;
-                warm.store(true, Ordering::Release);
+                http.warm.store(true, Ordering::Release);
             }
-            warming.store(false, Ordering::Release);
+            http.warming.store(false, Ordering::Release);
         });
     }
 
     /// One `POST` of a JSON body; the parsed JSON reply of a 200.
     async fn post(&self, url: &reqwest::Url, body: Vec<u8>) -> Result<serde_json::Value, Reply> {
-        self.warm_up();
-        let client = reqwest::Client::clone(&self.http.load());
-        let sent = client
+        let http = self.http.load_full();
+        self.warm_up(&http);
+        let sent = http
+            .client
             .post(url.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .header(ENCODING_HEADER, "base64")
@@ -185,11 +200,11 @@ impl UpstashStore {
             .await;
         let response = match sent {
             Ok(r) => {
-                self.warm.store(true, Ordering::Relaxed);
+                http.warm.store(true, Ordering::Relaxed);
                 r
             }
             Err(e) => {
-                self.warm.store(false, Ordering::Relaxed);
+                http.warm.store(false, Ordering::Relaxed);
                 return Err(Reply::Failed(transport_error(&e)));
             }
         };
@@ -539,8 +554,7 @@ impl RemoteStore for UpstashStore {
     fn reset_connection(&self) {
         match http_client(&self.settings) {
             Ok(client) => {
-                self.http.store(Arc::new(client));
-                self.warm.store(false, Ordering::Relaxed);
+                self.http.store(Arc::new(Http::new(client)));
                 tracing::debug!(url = %self.display_url, "cacheward: dropping the Upstash connections; the next request reconnects");
             }
             Err(e) => {
