@@ -2,7 +2,8 @@
 //! ([`policy`]), the async measurement harness ([`harness`]) and the markdown report
 //! ([`report`]).
 //!
-//! The workloads themselves are the bench targets in `benches/benches/`; run them with
+//! The workloads themselves are the bench targets in `benches/benches/` (workloads 1-6
+//! in `benches/benches/workloads/`, one module each); run them with
 //! `cargo bench -p cacheward-benches` or regenerate `docs/benchmarks.md` with
 //! `scripts/bench-report`.
 

@@ -1,8 +1,12 @@
-//! Markdown output: tables, number formatting, target verdicts, and splicing generated
-//! sections into `docs/benchmarks.md` between `<!-- BEGIN name -->` / `<!-- END name -->`.
+//! Markdown output: tables, number formatting, target verdicts, the tables and ratios
+//! of a sweep's runs, the machine line, and splicing generated sections into
+//! `docs/benchmarks.md` between `<!-- BEGIN name -->` / `<!-- END name -->`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
+
+use crate::harness::{Summary, median, range};
 
 /// A markdown table.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +140,124 @@ pub struct Check {
     pub measured: String,
     /// Met, missed or not measured.
     pub verdict: Verdict,
+}
+
+/// What a workload produced: its markdown section and its target checks.
+#[derive(Debug, Clone, Default)]
+pub struct Section {
+    /// The section, from its `###` title on.
+    pub markdown: String,
+    /// The targets it measured.
+    pub checks: Vec<Check>,
+}
+
+/// The cells of a sweep: per (tasks, variant), one summary per round.
+pub type Runs<V> = BTreeMap<(usize, V), Vec<Summary>>;
+
+/// A duration in microseconds.
+pub fn us_of(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1_000.0
+}
+
+/// The median over rounds of `f` for one cell; NaN if it was not measured.
+pub fn med<V: Ord + Copy>(runs: &Runs<V>, tasks: usize, v: V, f: impl Fn(&Summary) -> f64) -> f64 {
+    runs.get(&(tasks, v))
+        .map_or(f64::NAN, |s| median(&s.iter().map(f).collect::<Vec<_>>()))
+}
+
+/// Per-round ratio `f(num) / f(den)`, as (median, (min, max)).
+pub fn ratio_runs<V: Ord + Copy>(
+    runs: &Runs<V>,
+    tasks: usize,
+    num: V,
+    den: V,
+    f: impl Fn(&Summary) -> f64,
+) -> (f64, (f64, f64)) {
+    let (Some(n), Some(d)) = (runs.get(&(tasks, num)), runs.get(&(tasks, den))) else {
+        return (f64::NAN, (f64::NAN, f64::NAN));
+    };
+    let r: Vec<f64> = n.iter().zip(d).map(|(n, d)| f(n) / f(d)).collect();
+    (median(&r), range(&r))
+}
+
+/// Throughput and latency percentiles (medians over rounds) of the named variants at
+/// one concurrency.
+pub fn summary_table<V: Ord + Copy>(
+    runs: &Runs<V>,
+    tasks: usize,
+    variants: &[(V, &str)],
+) -> String {
+    let mut t = Table::new(&["variant", "ops/s", "p50 µs", "p99 µs", "p99.9 µs"]);
+    for (v, name) in variants {
+        t.row(vec![
+            (*name).to_owned(),
+            ops(med(runs, tasks, *v, |s| s.ops_per_sec)),
+            us_f(med(runs, tasks, *v, |s| us_of(s.p50))),
+            us_f(med(runs, tasks, *v, |s| us_of(s.p99))),
+            us_f(med(runs, tasks, *v, |s| us_of(s.p999))),
+        ]);
+    }
+    t.to_markdown()
+}
+
+/// A line saying how many cells were re-run, or nothing.
+pub fn rerun_note(rerun: usize) -> String {
+    if rerun == 0 {
+        String::new()
+    } else {
+        format!(
+            "_{rerun} cell(s) were measured again because the cache failed operations \
+             during them (the machine stalled past the deadline); only valid cells are \
+             reported._\n\n"
+        )
+    }
+}
+
+/// The first line of `cmd args…`'s output, or `"unknown"`.
+pub fn command_line(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The machine the numbers come from: cores, CPU, redis-server and rustc versions, and
+/// the load average at the start.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{cores} × {cpu}; {}; {}; tokio multi-thread runtime with 2 workers; load average at start: {load}",
+        command_line("redis-server", &["--version"])
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        command_line("rustc", &["--version"]),
+    )
+}
+
+/// Replaces the section `name` of the file at `path` with `content` (see [`splice`]).
+/// Panics if the file cannot be read or written or has no such section.
+pub fn splice_file(path: &std::path::Path, name: &str, content: &str) {
+    let doc = std::fs::read_to_string(path).expect("read the doc to update");
+    let updated = splice(&doc, name, content).expect("splice the tables");
+    std::fs::write(path, updated).expect("write the doc");
+    eprintln!("updated {}", path.display());
 }
 
 /// Replaces the text between `<!-- BEGIN name -->` and `<!-- END name -->` in `doc`.

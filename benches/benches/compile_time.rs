@@ -457,10 +457,7 @@ fn main() {
     }
     println!("{md}");
     if let Some(path) = &args.doc {
-        let doc = std::fs::read_to_string(path).expect("read the doc to update");
-        let updated = report::splice(&doc, "compile-time", &md).expect("splice the table");
-        std::fs::write(path, updated).expect("write the doc");
-        eprintln!("updated {}", path.display());
+        report::splice_file(path, "compile-time", &md);
     }
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -1,4 +1,12 @@
-//! Test support for cacheward: a private `redis-server` per test.
+//! Test support and scenarios for cacheward: a private `redis-server` per test, a
+//! shared Redis Cluster, and the test bodies the integration binaries run.
+//!
+//! - [`RedisServer`], [`Target`] and [`RawConnection`] (here), [`RedisCluster`]
+//!   ([`cluster`]), a TLS-only server ([`tls`]), log capture ([`logs`]) and the
+//!   server clock of the rate limiter's suites ([`clock`]).
+//! - [`scenarios`]: every Redis test body, written once. Those that take a
+//!   [`Target`] run on a single server and on the cluster; `tests/scenarios.rs` runs
+//!   them all, `tests/logs.rs` runs those that capture logs.
 //!
 //! [`RedisServer::start`] launches `redis-server` on a free loopback port with
 //! persistence off and stops it when dropped. It can also kill, restart (on the same
@@ -13,10 +21,16 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod clock;
 pub mod cluster;
+pub mod logs;
 pub mod proxy;
+pub mod scenarios;
+pub mod tls;
 pub mod upstash;
+
 pub use cluster::RedisCluster;
+pub use logs::LogCapture;
 pub use proxy::TcpProxy;
 pub use upstash::UpstashFront;
 
@@ -25,6 +39,29 @@ pub use upstash::UpstashFront;
 /// tests that expect a hit get one. (The production default is far shorter; tests of
 /// deadlines set their own.)
 pub const TEST_DEADLINE: Duration = Duration::from_secs(1);
+
+/// A [`cacheward::CacheBuilder`] for `url` with a [`TEST_DEADLINE`] deadline.
+pub fn builder_for(url: impl Into<String>) -> cacheward::CacheBuilder {
+    cacheward::Cache::builder()
+        .redis_url(url)
+        .deadline(TEST_DEADLINE)
+}
+
+/// Serializes the tests that load the machine hard or measure how long calls take
+/// (many concurrent tasks, failovers under load): hold the guard for the whole test,
+/// so that no two of them run at once in one test binary. Take it after
+/// [`Target::cluster`], never before, so that a test holding it never waits for the
+/// shared cluster.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
+/// [`exclusive`] for a test that runs outside a tokio runtime (it makes its own).
+pub fn exclusive_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}
+
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A `redis-server` process owned by a test.
 #[derive(Debug)]
@@ -159,9 +196,7 @@ impl RedisServer {
 
     /// A [`cacheward::CacheBuilder`] for this server with a [`TEST_DEADLINE`] deadline.
     pub fn builder(&self) -> cacheward::CacheBuilder {
-        cacheward::Cache::builder()
-            .redis_url(self.url())
-            .deadline(TEST_DEADLINE)
+        builder_for(self.url())
     }
 
     /// A [`cacheward::Cache`] on this server with a [`TEST_DEADLINE`] deadline.
@@ -251,7 +286,23 @@ pub enum Target {
     /// test binary, leased to one test at a time and emptied before each
     /// ([`Target::cluster`]).
     Cluster(RedisCluster),
+    /// A private `redis-server` behind an [`UpstashFront`]: the caches talk Upstash's
+    /// REST protocol to the front ([`cacheward::Backend::Upstash`]), raw connections go
+    /// to the server.
+    Upstash(Box<UpstashTarget>),
 }
+
+/// The server and the REST front of a [`Target::Upstash`].
+#[derive(Debug)]
+pub struct UpstashTarget {
+    /// The front, declared first so that it stops before the server.
+    pub front: UpstashFront,
+    /// The server behind it.
+    pub server: RedisServer,
+}
+
+/// The token a [`Target::upstash`] front accepts.
+pub const UPSTASH_TEST_TOKEN: &str = "cacheward-test-token";
 
 impl Target {
     /// A target backed by a fresh single server.
@@ -266,14 +317,33 @@ impl Target {
         Target::Cluster(RedisCluster::lease_shared())
     }
 
-    /// The URL a `Cache` for this target is built from: `Cache::redis(&target.url())`
-    /// works for both kinds. For a cluster it lists every node, comma-separated
-    /// (`redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`), which cacheward reads as the
-    /// seed nodes of a Redis Cluster.
+    /// A target backed by a fresh single server behind a REST front. Must be called
+    /// inside a tokio runtime, which runs the front.
+    pub fn upstash() -> Target {
+        let server = RedisServer::start();
+        let front = UpstashFront::start_in_current_runtime(&server, UPSTASH_TEST_TOKEN);
+        Target::Upstash(Box::new(UpstashTarget { front, server }))
+    }
+
+    /// The backend a cache on this target reports.
+    pub fn backend(&self) -> cacheward::Backend {
+        match self {
+            Target::Single(_) => cacheward::Backend::Redis,
+            Target::Cluster(_) => cacheward::Backend::RedisCluster,
+            Target::Upstash(_) => cacheward::Backend::Upstash,
+        }
+    }
+
+    /// The URL a `Cache` for this target is built from (with [`builder`](Self::builder),
+    /// which also sets the Upstash token). For a cluster it lists every node,
+    /// comma-separated (`redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`), which cacheward
+    /// reads as the seed nodes of a Redis Cluster; for Upstash it is the front's
+    /// `http://` URL.
     pub fn url(&self) -> String {
         match self {
             Target::Single(s) => s.url(),
             Target::Cluster(c) => c.seeds().join(","),
+            Target::Upstash(u) => u.front.url(),
         }
     }
 
@@ -282,6 +352,7 @@ impl Target {
         match self {
             Target::Single(s) => vec![s.url()],
             Target::Cluster(c) => c.seeds(),
+            Target::Upstash(u) => vec![u.front.url()],
         }
     }
 
@@ -291,6 +362,7 @@ impl Target {
         match self {
             Target::Single(s) => s.builder(),
             Target::Cluster(c) => c.builder(),
+            Target::Upstash(u) => u.front.builder(),
         }
     }
 
@@ -311,6 +383,7 @@ impl Target {
         match self {
             Target::Single(s) => RawConnection::Single(s.connection().await),
             Target::Cluster(c) => RawConnection::Cluster(c.connection().await),
+            Target::Upstash(u) => RawConnection::Single(u.server.connection().await),
         }
     }
 }
@@ -323,6 +396,55 @@ pub enum RawConnection {
     Single(redis::aio::MultiplexedConnection),
     /// To a Redis Cluster (commands are routed by key slot).
     Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl RawConnection {
+    /// `GET key` as text (`None` when the key is absent).
+    pub async fn get(&mut self, key: &str) -> Option<String> {
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(self)
+            .await
+            .expect("GET")
+    }
+
+    /// `PTTL key`: milliseconds left, `-1` without a TTL, `-2` when absent.
+    pub async fn pttl(&mut self, key: &str) -> i64 {
+        redis::cmd("PTTL")
+            .arg(key)
+            .query_async(self)
+            .await
+            .expect("PTTL")
+    }
+
+    /// `EXISTS key`.
+    pub async fn exists(&mut self, key: &str) -> bool {
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(self)
+            .await
+            .expect("EXISTS");
+        n == 1
+    }
+
+    /// `DBSIZE`: on a cluster, summed over the primaries.
+    pub async fn dbsize(&mut self) -> u64 {
+        redis::cmd("DBSIZE")
+            .query_async(self)
+            .await
+            .expect("DBSIZE")
+    }
+
+    /// `KEYS <prefix>*`, sorted (test servers hold only their test's keys).
+    pub async fn keys_with_prefix(&mut self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(self)
+            .await
+            .expect("KEYS");
+        keys.sort();
+        keys
+    }
 }
 
 impl redis::aio::ConnectionLike for RawConnection {
@@ -353,84 +475,5 @@ impl redis::aio::ConnectionLike for RawConnection {
             RawConnection::Single(c) => c.get_db(),
             RawConnection::Cluster(c) => c.get_db(),
         }
-    }
-}
-
-/// Collects the `tracing` output of a test, formatted as text lines, so a test can
-/// assert on what was logged (for example that no line holds a password).
-///
-/// [`LogCapture::install`] makes the capture the default subscriber of the current
-/// thread until the returned guard is dropped: use it from a current-thread runtime
-/// (plain `#[tokio::test]`), where every task runs on the test's thread.
-#[derive(Clone, Default)]
-pub struct LogCapture {
-    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-impl std::fmt::Debug for LogCapture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogCapture")
-            .field("lines", &self.lines().len())
-            .finish()
-    }
-}
-
-/// The writer [`LogCapture`] hands to the subscriber.
-#[derive(Debug)]
-pub struct LogCaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogCaptureWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
-    type Writer = LogCaptureWriter;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        LogCaptureWriter(self.buf.clone())
-    }
-}
-
-impl LogCapture {
-    /// Starts capturing every event (all levels) on this thread.
-    pub fn install() -> (LogCapture, tracing::subscriber::DefaultGuard) {
-        let capture = LogCapture::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(capture.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        (capture, guard)
-    }
-
-    /// Every line captured so far.
-    pub fn lines(&self) -> Vec<String> {
-        let buf = self
-            .buf
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        String::from_utf8_lossy(&buf)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The lines that contain `needle`.
-    pub fn matching(&self, needle: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l.contains(needle))
-            .collect()
     }
 }

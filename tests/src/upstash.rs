@@ -108,14 +108,30 @@ impl UpstashFront {
         Self::start_with(redis, token, Some(acceptor)).await
     }
 
+    /// Like [`start`](Self::start), for code that is not async but runs inside a
+    /// tokio runtime (the front's tasks are spawned on it): [`crate::Target::upstash`].
+    pub fn start_in_current_runtime(redis: &RedisServer, token: &str) -> UpstashFront {
+        Self::start_with_sync(redis, token, None)
+    }
+
     async fn start_with(
         redis: &RedisServer,
         token: &str,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> UpstashFront {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind the front's port");
+        Self::start_with_sync(redis, token, tls)
+    }
+
+    fn start_with_sync(
+        redis: &RedisServer,
+        token: &str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> UpstashFront {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind the front's port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let listener = TcpListener::from_std(listener).expect("inside a tokio runtime");
         let addr = listener.local_addr().expect("front address");
         let shared = Arc::new(Shared {
             token: token.to_owned(),

@@ -4,12 +4,12 @@
 //! First the front is checked against the official client, `@upstash/redis` under
 //! Node (installed with npm into `target/upstash-sdk` by `scripts/test`, or by the
 //! test itself when missing): if the front and the SDK agree, the front is a fair
-//! stand-in for the hosted service. Then cacheward's own scenarios run over
-//! `Backend::Upstash` through it: decorators (read-through, invalidation, entries
-//! other languages can read), `get_or_set` with leases across two instances, purge by
-//! prefix, tags, refresh-ahead and stale-if-error, the rate limiter, the near cache
-//! (not started), refused tokens, https:// with a private CA, and the front killed,
-//! frozen and slow to answer new connections.
+//! stand-in for the hosted service. The scenarios shared with the other backends
+//! (decorators, leases, tags, refresh-ahead, stale-if-error, the rate limiter) run
+//! through it in the scenarios binary (`on_upstash::…`); this binary holds what is
+//! Upstash's own: scripts over `EVALSHA`, the near cache (not started), refused tokens,
+//! https:// with a private CA, and the front killed, frozen and slow to answer new
+//! connections.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -162,141 +162,31 @@ fn policy(model: &str) -> Policy {
     }
 }
 
+/// Scripts (leases, the rate limiter) run as `EVALSHA`: the first call of each
+/// answers `NOSCRIPT`, the script is loaded once and never sent whole with `EVAL`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decorators_read_through_and_invalidate_across_instances() {
-    let (redis, front) = front().await;
-    let db = Arc::new(Db::default());
-    db.set_policy(&policy("gpt-4o")).await.unwrap();
-    // Two instances of a service: separate caches (and HTTP clients), one database.
-    let a = CachingPolicyStore::new(db.clone(), front.cache());
-    let b = CachingPolicyStore::new(db.clone(), front.cache());
-
-    assert_eq!(a.get_policy("acme").await, Ok(Some(policy("gpt-4o"))));
-    assert_eq!(a.get_policy("acme").await, Ok(Some(policy("gpt-4o"))));
-    assert_eq!(b.get_policy("acme").await, Ok(Some(policy("gpt-4o"))));
-    assert_eq!(db.reads.load(Ordering::SeqCst), 1, "one load, then hits");
-    assert_eq!(a.cache().stats().hits, 1);
-    assert_eq!(b.cache().stats().hits, 1);
-
-    // The entry is plain JSON with a PX expiry, as a service in another language
-    // following the same conventions writes and reads it.
-    let mut raw = redis.connection().await;
-    let stored: String = raw.get("copilot:llm:policy:acme").await.unwrap();
-    assert_eq!(
-        serde_json::from_str::<Policy>(&stored).unwrap(),
-        policy("gpt-4o")
-    );
-    let pttl: i64 = raw.pttl("copilot:llm:policy:acme").await.unwrap();
-    assert!(pttl > 290_000 && pttl <= 300_000, "pttl {pttl}");
-
-    // A write on instance B invalidates: instance A reads the new row.
-    b.set_policy(&policy("claude")).await.unwrap();
-    assert_eq!(a.get_policy("acme").await, Ok(Some(policy("claude"))));
-    assert_eq!(db.reads.load(Ordering::SeqCst), 2);
-
-    // Batches go through /pipeline; purge walks the keyspace with a script.
+async fn scripts_run_as_evalsha_and_are_loaded_once() {
+    let (_redis, front) = front().await;
     let cache = front.cache();
-    cache
-        .set_many(
-            &[
-                ("copilot:t:1", 1u32),
-                ("copilot:t:2", 2),
-                ("copilot:t:3", 3),
-            ],
-            HOUR,
-        )
-        .await;
-    let got: Vec<Option<u32>> = cache
-        .get_many(&["copilot:t:1", "copilot:t:2", "copilot:t:9"])
-        .await;
-    assert_eq!(got, vec![Some(1), Some(2), None]);
-    assert_eq!(cache.purge_prefix("copilot:t:").await, 3);
-    assert_eq!(cache.get::<u32>("copilot:t:3").await, None);
-    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
-    let health = cache.health().await;
-    assert!(health.healthy, "{health:?}");
-    assert_eq!(health.backend, Backend::Upstash);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_or_set_loads_once_across_two_instances_with_leases() {
-    let (_redis, front) = front().await;
-    let loads = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for instance in 0..2 {
-        let cache = front.cache();
-        for _ in 0..4 {
-            let cache = cache.clone();
-            let loads = loads.clone();
-            tasks.push(tokio::spawn(async move {
-                cache
-                    .get_or_set("copilot:ai:response:7f3a", HOUR, || async move {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        // Slow enough that every caller misses while it runs.
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        format!("answer computed by instance {instance}")
-                    })
-                    .await
-            }));
-        }
-    }
-    let mut answers = Vec::new();
-    for t in tasks {
-        answers.push(t.await.unwrap());
-    }
-    assert_eq!(loads.load(Ordering::SeqCst), 1, "one load across instances");
-    assert!(
-        answers.windows(2).all(|w| w[0] == w[1]),
-        "every caller got the loader's value: {answers:?}"
+    let limiter = RateLimiter::new(
+        &cache,
+        "login",
+        Algorithm::fixed_window(3, Duration::from_secs(60)),
     );
-    // The lease scripts ran as EVALSHA, loaded once after NOSCRIPT.
+    for _ in 0..3 {
+        let v: String = cache
+            .get_or_set("copilot:ai:response:7f3a", HOUR, || async { "answer".to_owned() })
+            .await;
+        assert_eq!(v, "answer");
+        cache.del("copilot:ai:response:7f3a").await;
+        assert!(!limiter.check_detailed("203.0.113.9").await.degraded);
+    }
     let commands = front.commands();
-    assert!(commands.iter().any(|c| c == "EVALSHA"), "{commands:?}");
-    assert!(commands.iter().any(|c| c == "SCRIPT"), "{commands:?}");
-    assert!(!commands.iter().any(|c| c == "EVAL"), "{commands:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rate_limiter_enforces_limits_over_rest_across_instances() {
-    let (_redis, front) = front().await;
-    let one = RateLimiter::new(
-        &front.cache(),
-        "login",
-        Algorithm::fixed_window(3, Duration::from_secs(60)),
-    );
-    let other = RateLimiter::new(
-        &front.cache(),
-        "login",
-        Algorithm::fixed_window(3, Duration::from_secs(60)),
-    );
-    let mut allowed = 0;
-    for i in 0..6 {
-        let limiter = if i % 2 == 0 { &one } else { &other };
-        let d = limiter.check_detailed("203.0.113.9").await;
-        assert!(!d.degraded, "{d:?}");
-        allowed += usize::from(d.allowed);
-    }
-    assert_eq!(allowed, 3, "the limit holds across instances");
-
-    let bucket = RateLimiter::new(
-        &front.cache(),
-        "tokens",
-        Algorithm::token_bucket(
-            2,
-            cacheward::ratelimit::Refill::new(1, Duration::from_secs(3600)),
-        ),
-    );
-    let window = RateLimiter::new(
-        &front.cache(),
-        "telemetry",
-        Algorithm::sliding_window(2, Duration::from_secs(60)),
-    );
-    for limiter in [&bucket, &window] {
-        assert!(limiter.check("client").await);
-        assert!(limiter.check("client").await);
-        let d = limiter.check_detailed("client").await;
-        assert!(!d.allowed && !d.degraded, "{d:?}");
-    }
+    let count = |name: &str| commands.iter().filter(|c| *c == name).count();
+    assert!(count("EVALSHA") >= 6, "{commands:?}");
+    assert_eq!(count("EVAL"), 0, "{commands:?}");
+    // One SCRIPT LOAD per distinct script (lease acquire, fill, the limiter's).
+    assert!((1..=4).contains(&count("SCRIPT")), "{commands:?}");
 }
 
 #[tokio::test]
@@ -474,94 +364,10 @@ async fn connections_slower_than_the_deadline_are_made_in_the_background() {
     println!("first hit after {took:?}; then {hits} of 20 round trips hit");
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is needed to make the test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A private CA and a certificate for 127.0.0.1 signed by it: (CA, chain, key) in PEM.
-fn test_certificates() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!(
-        "cacheward-upstash-tls-{}-{}",
-        std::process::id(),
-        cacheward_tests::free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=cacheward test CA",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let out = (read("ca.crt"), read("server.crt"), read("server.key"));
-    let _ = std::fs::remove_dir_all(&dir);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_private_ca_and_only_with_it() {
-    let (ca, chain, key) = test_certificates();
+    let cacheward_tests::tls::TestCertificates { ca, chain, key } =
+        cacheward_tests::tls::test_certificates();
     let redis = RedisServer::start();
     let front = UpstashFront::start_tls(&redis, TOKEN, &chain, &key).await;
     assert!(front.url().starts_with("https://"));
@@ -594,122 +400,6 @@ async fn https_with_a_private_ca_and_only_with_it() {
     assert!(!health.healthy, "{health:?}");
     let error = health.error.unwrap();
     assert!(error.contains("invalid peer certificate"), "{error}");
-}
-
-#[derive(Default)]
-struct Configs {
-    version: std::sync::atomic::AtomicU64,
-    loads: AtomicUsize,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-#[cached_store(ttl = 2)]
-trait ConfigStore: Send + Sync {
-    #[cached(
-        key = "copilot:conv:config:<tenant_id>:<user_id>",
-        tags = ["tenant:<tenant_id>"]
-    )]
-    async fn get_config(
-        &self,
-        tenant_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, StoreError>;
-
-    #[invalidates(tag = "tenant:<tenant_id>")]
-    async fn reset_tenant(&self, tenant_id: &str) -> Result<(), StoreError>;
-
-    #[cached(
-        key = "copilot:llm:policy:<tenant_id>",
-        refresh_ahead = 0.5,
-        stale_if_error = "1h"
-    )]
-    async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, StoreError>;
-}
-
-impl ConfigStore for Arc<Configs> {
-    async fn get_config(
-        &self,
-        tenant_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        let v = self.version.load(Ordering::SeqCst);
-        Ok(Some(format!("{tenant_id}/{user_id}/v{v}")))
-    }
-
-    async fn reset_tenant(&self, _tenant_id: &str) -> Result<(), StoreError> {
-        self.version.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    async fn get_policy(&self, tenant_id: &str) -> Result<Option<String>, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError);
-        }
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        let v = self.version.load(Ordering::SeqCst);
-        Ok(Some(format!("{tenant_id}/policy/v{v}")))
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tags_refresh_ahead_and_stale_if_error_work_over_rest() {
-    let (_redis, front) = front().await;
-    let db = Arc::new(Configs::default());
-    let a = CachingConfigStore::new(db.clone(), front.cache());
-    let b = CachingConfigStore::new(db.clone(), front.cache());
-    let loads = || db.loads.load(Ordering::SeqCst);
-
-    // Tags: one invalidation on instance B drops every entry of the tenant on A.
-    for (t, u) in [("acme", "u1"), ("acme", "u2"), ("globex", "u1")] {
-        assert_eq!(a.get_config(t, u).await, Ok(Some(format!("{t}/{u}/v0"))));
-        assert_eq!(a.get_config(t, u).await, Ok(Some(format!("{t}/{u}/v0"))));
-    }
-    assert_eq!(loads(), 3);
-    b.reset_tenant("acme").await.unwrap();
-    assert_eq!(
-        a.get_config("acme", "u2").await,
-        Ok(Some("acme/u2/v1".into()))
-    );
-    assert_eq!(
-        a.get_config("globex", "u1").await,
-        Ok(Some("globex/u1/v0".into())),
-        "another tenant's entry is untouched (a hit)"
-    );
-    assert_eq!(loads(), 4);
-
-    // Refresh-ahead: a hit past half the TTL (its age from PTTL) refreshes the entry.
-    let start = loads();
-    assert_eq!(
-        a.get_policy("acme").await,
-        Ok(Some("acme/policy/v1".into()))
-    );
-    assert_eq!(
-        a.get_policy("acme").await,
-        Ok(Some("acme/policy/v1".into()))
-    );
-    assert_eq!(loads(), start + 1);
-    db.version.store(2, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
-    assert_eq!(
-        a.get_policy("acme").await,
-        Ok(Some("acme/policy/v2".into()))
-    );
-    assert_eq!(loads(), start + 2, "the old hit was refreshed");
-
-    // Stale-if-error: past the TTL the inner store fails, the stale copy answers.
-    db.failing.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(2_300)).await;
-    assert_eq!(
-        a.get_policy("acme").await,
-        Ok(Some("acme/policy/v2".into()))
-    );
-    assert!(
-        a.cache().stats().stale_served >= 1,
-        "{:?}",
-        a.cache().stats()
-    );
-    assert_eq!(a.cache().stats().errors, 0, "{:?}", a.cache().stats());
 }
 
 #[tokio::test]

@@ -221,6 +221,30 @@ pub(crate) fn scan_unlink_script(pattern: &str) -> String {
 /// How many keys one `SCAN` step asks for.
 pub(crate) const SCAN_COUNT: i64 = 500;
 
+/// [`RemoteStore::purge_step`] for a store on one server: one run of
+/// [`scan_unlink_script`], so that the `SCAN` step and the `UNLINK` are atomic together.
+pub(crate) async fn purge_step_by_script<S: RemoteStore>(
+    store: &S,
+    pattern: &str,
+    cursor: u64,
+) -> Result<(u64, u64), CacheError> {
+    let script = redis::Script::new(&scan_unlink_script(pattern));
+    let cursor = i64::try_from(cursor).unwrap_or(0);
+    let reply = store
+        .eval(
+            &script,
+            &[],
+            &[ScriptArg::Int(cursor), ScriptArg::Int(SCAN_COUNT)],
+        )
+        .await?;
+    let (next, removed): (String, u64) =
+        redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
+    let next = next
+        .parse()
+        .map_err(|_| CacheError::Redis(format!("unexpected SCAN cursor {next:?}")))?;
+    Ok((next, removed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,473 @@
+//! Everything the workloads measure, as one [`Variant`] type, and the one place that
+//! runs an operation of a variant: [`Subjects::op`].
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cached::ConcurrentCachedAsync as _;
+use cacheward::ratelimit::Refill;
+use cacheward::{Algorithm, Cache, RateLimiter};
+use cacheward_benches::policy::{
+    BackingStore, CachingPolicyStore, HandCachedPolicyStore, PolicyStore, StoreError,
+    TenantLlmPolicy, policy_key,
+};
+use redis::AsyncCommands as _;
+
+/// How many tenants (and rate limiter identifiers) the workloads cycle through.
+pub const TENANTS: usize = 1_000;
+/// How many policies a batch reads.
+pub const BATCH: usize = 100;
+
+/// Binds `$op` to the [`Subjects`] method that runs one operation of the variant `$v`
+/// (`fn(&Subjects, &mut Connection, &String) -> impl Future<Output = bool>`) and
+/// evaluates `$then`: the one place a variant is mapped to what it does. `$then` is
+/// expanded once per variant, so a loop written in it runs each variant's own future,
+/// sized for that variant alone.
+macro_rules! dispatch {
+    ($v:expr, $op:ident => $then:expr) => {{
+        use $crate::variant::{Subjects as S, Variant as V};
+        match $v {
+            V::Floor => {
+                let $op = S::floor_op;
+                $then
+            }
+            V::FloorClone => {
+                let $op = S::floor_clone_op;
+                $then
+            }
+            V::Generated => {
+                let $op = S::generated_op;
+                $then
+            }
+            V::Cached => {
+                let $op = S::cached_op;
+                $then
+            }
+            V::CacheGet => {
+                let $op = S::cache_get_op;
+                $then
+            }
+            V::Hand => {
+                let $op = S::hand_op;
+                $then
+            }
+            V::HandBoxed => {
+                let $op = S::hand_boxed_op;
+                $then
+            }
+            V::Inner => {
+                let $op = S::inner_op;
+                $then
+            }
+            V::IncrExpire => {
+                let $op = S::incr_expire_op;
+                $then
+            }
+            V::Fixed => {
+                let $op = S::fixed_op;
+                $then
+            }
+            V::Sliding => {
+                let $op = S::sliding_op;
+                $then
+            }
+            V::Bucket => {
+                let $op = S::bucket_op;
+                $then
+            }
+            V::Sequential => {
+                let $op = S::sequential_op;
+                $then
+            }
+            V::GetMany => {
+                let $op = S::get_many_op;
+                $then
+            }
+            V::Mget => {
+                let $op = S::mget_op;
+                $then
+            }
+        }
+    }};
+}
+pub(crate) use dispatch;
+
+/// The floor's connection type.
+pub type Connection = redis::aio::MultiplexedConnection;
+
+/// One thing to measure: an operation, and what it runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Variant {
+    /// redis-rs `GET` + serde_json on a shared multiplexed connection: the floor.
+    Floor,
+    /// The floor with the connection handle cloned per call.
+    FloorClone,
+    /// The generated `CachingPolicyStore::get_policy`.
+    Generated,
+    /// The `cached` crate's `AsyncRedisCache::async_cache_get`.
+    Cached,
+    /// `Cache::get` alone.
+    CacheGet,
+    /// The read-through decorator written by hand over `Cache`.
+    Hand,
+    /// [`Variant::Hand`] with its miss path in a separate heap future.
+    HandBoxed,
+    /// The inner store alone.
+    Inner,
+    /// `INCR` + `EXPIRE` in one pipeline: the rate limiter's floor.
+    IncrExpire,
+    /// `RateLimiter` with a fixed window.
+    Fixed,
+    /// `RateLimiter` with a sliding window.
+    Sliding,
+    /// `RateLimiter` with a token bucket.
+    Bucket,
+    /// [`BATCH`] sequential `Cache::get`.
+    Sequential,
+    /// `Cache::get_many` of [`BATCH`] keys.
+    GetMany,
+    /// A hand-written `MGET` of [`BATCH`] keys + serde_json: the batch floor.
+    Mget,
+}
+
+impl Variant {
+    /// Every variant, in the order [`Variant::name`] lists them.
+    pub const ALL: [Variant; 15] = [
+        Variant::Floor,
+        Variant::FloorClone,
+        Variant::Generated,
+        Variant::Cached,
+        Variant::CacheGet,
+        Variant::Hand,
+        Variant::HandBoxed,
+        Variant::Inner,
+        Variant::IncrExpire,
+        Variant::Fixed,
+        Variant::Sliding,
+        Variant::Bucket,
+        Variant::Sequential,
+        Variant::GetMany,
+        Variant::Mget,
+    ];
+
+    /// The name `--profile` takes (and `scripts/bench-report` passes).
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Floor => "floor",
+            Variant::FloorClone => "floor-clone",
+            Variant::Generated => "generated",
+            Variant::Cached => "cached",
+            Variant::CacheGet => "cache-get",
+            Variant::Hand => "hand",
+            Variant::HandBoxed => "hand-boxed",
+            Variant::Inner => "inner",
+            Variant::IncrExpire => "incr-expire",
+            Variant::Fixed => "fixed",
+            Variant::Sliding => "sliding",
+            Variant::Bucket => "bucket",
+            Variant::Sequential => "sequential",
+            Variant::GetMany => "get-many",
+            Variant::Mget => "mget",
+        }
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Variant, String> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+                format!("unknown variant {s}: {}", names.join("|"))
+            })
+    }
+}
+
+/// Which key an operation reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys {
+    /// The [`TENANTS`] pre-loaded tenants, in turn.
+    Tenants,
+    /// A tenant never asked for before (every read a miss), unique per round, task and
+    /// variant.
+    Fresh {
+        /// The round, part of the key.
+        round: usize,
+    },
+}
+
+/// What the variants run on: one server's connection, a cache, the stores over one
+/// inner store, `cached`'s cache, the rate limiters and the batch's keys.
+pub struct Subjects {
+    /// The tenants, also the rate limiter's identifiers.
+    pub tenants: Vec<String>,
+    /// The floor's connection, cloned by each task.
+    pub floor: Connection,
+    /// The cache every cacheward variant uses.
+    pub cache: Cache,
+    /// The inner store behind the decorators.
+    pub inner: Arc<BackingStore>,
+    generated: CachingPolicyStore<Arc<BackingStore>>,
+    hand: HandCachedPolicyStore<Arc<BackingStore>>,
+    hand_boxed: HandBoxedFill<Arc<BackingStore>>,
+    cached: cached::AsyncRedisCache<String, TenantLlmPolicy>,
+    fixed: RateLimiter,
+    sliding: RateLimiter,
+    bucket: RateLimiter,
+    batch_keys: Vec<String>,
+}
+
+/// Limits no benchmark reaches: every check is allowed.
+const HUGE: u64 = 1_000_000_000;
+
+impl Subjects {
+    /// The subjects on the server at `url`, with `cache` (on that server) and `inner`
+    /// behind the decorators. Nothing is pre-loaded: see [`Subjects::load_tenants`] and
+    /// [`Subjects::load_batch`].
+    pub async fn new(url: &str, cache: Cache, inner: BackingStore) -> Subjects {
+        let floor = redis::Client::open(url)
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect the floor");
+        let cached = cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder("bench-cached")
+            .connection_string(url)
+            .ttl(Duration::from_secs(3_600))
+            .build()
+            .await
+            .expect("cached's AsyncRedisCache");
+        let inner = Arc::new(inner);
+        let window = Duration::from_secs(60);
+        let limiter = |a| RateLimiter::new(&cache, "bench", a);
+        Subjects {
+            tenants: (0..TENANTS).map(|i| format!("tenant-{i:04}")).collect(),
+            floor,
+            generated: CachingPolicyStore::new(inner.clone(), cache.clone()),
+            hand: HandCachedPolicyStore::new(inner.clone(), cache.clone()),
+            hand_boxed: HandBoxedFill {
+                inner: inner.clone(),
+                cache: cache.clone(),
+            },
+            cached,
+            fixed: limiter(Algorithm::fixed_window(HUGE, window)),
+            sliding: limiter(Algorithm::sliding_window(HUGE, window)),
+            bucket: limiter(Algorithm::token_bucket(HUGE, Refill::per_second(HUGE))),
+            batch_keys: (0..BATCH)
+                .map(|i| policy_key(&format!("batch-{i:03}")))
+                .collect(),
+            inner,
+            cache,
+        }
+    }
+
+    /// Stores every tenant's policy for the floor, for the cacheward variants and for
+    /// `cached`, so that every read of [`Keys::Tenants`] hits.
+    pub async fn load_tenants(&mut self) {
+        for t in &self.tenants {
+            let p = TenantLlmPolicy::sample(t);
+            let bytes = serde_json::to_vec(&p).expect("json");
+            let _: () = self
+                .floor
+                .set_ex(format!("floor:policy:{t}"), bytes, 3_600)
+                .await
+                .expect("populate floor keys");
+            self.cache
+                .set(&policy_key(t), &p, Duration::from_secs(3_600))
+                .await;
+            self.cached
+                .async_cache_set(t.clone(), p)
+                .await
+                .expect("populate cached's keys");
+        }
+    }
+
+    /// Stores the batch's [`BATCH`] policies.
+    pub async fn load_batch(&self) {
+        let entries: Vec<(String, TenantLlmPolicy)> = self
+            .batch_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), TenantLlmPolicy::sample(&format!("batch-{i:03}"))))
+            .collect();
+        self.cache
+            .set_many(&entries, Duration::from_secs(3_600))
+            .await;
+    }
+
+    /// The `i`-th key of `keys` for `task` running `v`.
+    #[allow(
+        clippy::owned_cow,
+        reason = "a `String` for `op`, which `cached` needs as `&String`"
+    )]
+    pub fn tenant(&self, keys: Keys, v: Variant, task: usize, i: usize) -> Cow<'_, String> {
+        match keys {
+            Keys::Tenants => Cow::Borrowed(&self.tenants[i % self.tenants.len()]),
+            Keys::Fresh { round } => Cow::Owned(format!("{}-{round}-{task}-{i}", v.name())),
+        }
+    }
+
+    /// One operation of `v` on `tenant`, for calls that are not timed one by one. The
+    /// measurement loops expand [`dispatch!`] themselves, so that each variant's future
+    /// is its own size, not the largest variant's.
+    pub async fn op(&self, v: Variant, conn: &mut Connection, tenant: &String) -> bool {
+        dispatch!(v, op => op(self, conn, tenant).await)
+    }
+    /// The size of one call's future for each decorator variant.
+    pub fn future_sizes(&self) -> String {
+        let tenant = self.tenants[0].as_str();
+        format!(
+            "per-call future sizes: generated {} B, hand-written {} B, hand-written with boxed fill {} B",
+            size_of_val(&*self.generated.get_policy(tenant)),
+            size_of_val(&*self.hand.get_policy(tenant)),
+            size_of_val(&*self.hand_boxed.get_policy(tenant)),
+        )
+    }
+}
+
+/// One operation of each variant, all of one signature (see [`dispatch!`]): `conn` is
+/// the calling task's clone of [`Subjects::floor`], `tenant` the key to read (the batch
+/// variants read their own keys). Each says whether it did what the variant measures:
+/// a hit, an answer, a check that was not degraded, a whole batch. `tenant` is a
+/// `&String` because `cached` looks its `String` keys up by `&String`.
+#[allow(clippy::ptr_arg, reason = "`cached`'s keys are looked up by `&String`")]
+impl Subjects {
+    pub async fn floor_op(&self, conn: &mut Connection, tenant: &String) -> bool {
+        let key = format!("floor:policy:{tenant}");
+        decodes(conn.get(&key).await.ok().flatten())
+    }
+
+    pub async fn floor_clone_op(&self, conn: &mut Connection, tenant: &String) -> bool {
+        let key = format!("floor:policy:{tenant}");
+        // What `cached` and `ConnectionManager` do per call.
+        decodes(conn.clone().get(&key).await.ok().flatten())
+    }
+
+    pub async fn generated_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.generated.get_policy(tenant).await)
+    }
+
+    pub async fn cached_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        matches!(self.cached.async_cache_get(tenant).await, Ok(Some(_)))
+    }
+
+    pub async fn cache_get_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        self.cache
+            .get::<TenantLlmPolicy>(&policy_key(tenant))
+            .await
+            .is_some()
+    }
+
+    pub async fn hand_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.hand.get_policy(tenant).await)
+    }
+
+    pub async fn hand_boxed_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.hand_boxed.get_policy(tenant).await)
+    }
+
+    pub async fn inner_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered((*self.inner).get_policy(tenant).await)
+    }
+
+    pub async fn incr_expire_op(&self, conn: &mut Connection, tenant: &String) -> bool {
+        let key = format!("bench:ratelimit:floor:{tenant}");
+        let count: redis::RedisResult<(i64,)> = redis::pipe()
+            .incr(&key, 1)
+            .expire(&key, 60)
+            .ignore()
+            .query_async(conn)
+            .await;
+        count.is_ok_and(|(n,)| n > 0)
+    }
+
+    pub async fn fixed_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        !self.fixed.check_detailed(tenant).await.degraded
+    }
+
+    pub async fn sliding_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        !self.sliding.check_detailed(tenant).await.degraded
+    }
+
+    pub async fn bucket_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        !self.bucket.check_detailed(tenant).await.degraded
+    }
+
+    pub async fn sequential_op(&self, _: &mut Connection, _: &String) -> bool {
+        let mut found = 0;
+        for k in &self.batch_keys {
+            found += usize::from(self.cache.get::<TenantLlmPolicy>(k).await.is_some());
+        }
+        found == BATCH
+    }
+
+    pub async fn get_many_op(&self, _: &mut Connection, _: &String) -> bool {
+        let got = self
+            .cache
+            .get_many::<TenantLlmPolicy, _>(&self.batch_keys)
+            .await;
+        got.iter().filter(|v| v.is_some()).count() == BATCH
+    }
+
+    pub async fn mget_op(&self, conn: &mut Connection, _: &String) -> bool {
+        let raw: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&self.batch_keys[..])
+            .query_async(conn)
+            .await
+            .expect("MGET");
+        raw.iter()
+            .flatten()
+            .filter(|b| serde_json::from_slice::<TenantLlmPolicy>(b).is_ok())
+            .count()
+            == BATCH
+    }
+}
+
+/// Whether the floor's bytes decode to a policy.
+fn decodes(bytes: Option<Vec<u8>>) -> bool {
+    bytes
+        .and_then(|b| serde_json::from_slice::<TenantLlmPolicy>(&b).ok())
+        .is_some()
+}
+
+/// Whether a store answered with a policy.
+fn answered(got: Result<Option<TenantLlmPolicy>, StoreError>) -> bool {
+    matches!(got, Ok(Some(_)))
+}
+
+/// The hand-written decorator with its miss path (inner call + fill) in a separate heap
+/// future, so the state of a hit holds only the `get`: an experiment on whether the size
+/// of the per-call future matters at 64 tasks.
+struct HandBoxedFill<S> {
+    inner: S,
+    cache: Cache,
+}
+
+impl<S: PolicyStore> HandBoxedFill<S> {
+    async fn fill(
+        &self,
+        tenant_id: &str,
+        key: String,
+    ) -> Result<Option<TenantLlmPolicy>, StoreError> {
+        let fresh = self.inner.get_policy(tenant_id).await?;
+        if let Some(policy) = &fresh {
+            self.cache.set(&key, policy, Duration::from_secs(300)).await;
+        }
+        Ok(fresh)
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: PolicyStore> PolicyStore for HandBoxedFill<S> {
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError> {
+        let key = policy_key(tenant_id);
+        if let Some(hit) = self.cache.get::<TenantLlmPolicy>(&key).await {
+            return Ok(Some(hit));
+        }
+        Box::pin(self.fill(tenant_id, key)).await
+    }
+}
