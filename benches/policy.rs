@@ -75,6 +75,38 @@ pub trait PolicyStore: Send + Sync {
     async fn get_policy(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError>;
 }
 
+/// The same policy read under three more kinds of template, to measure what each
+/// option costs on a hit: tags (the envelope and the tag counters), refresh-ahead with
+/// stale-if-error (`GET` + `PTTL` in one script), and the plain template again for a
+/// cache built with a near cache.
+#[cacheward::cached_store(ttl = 300)]
+#[async_trait::async_trait]
+pub trait FeatureStore: Send + Sync {
+    /// The policy, under a template tagged with its tenant.
+    #[cached(key = "copilot:llm:tagged:<tenant_id>", tags = ["tenant:<tenant_id>"])]
+    async fn get_tagged(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError>;
+
+    /// The policy, under a template refreshed ahead of its expiry and served stale when
+    /// the store fails.
+    #[cached(
+        key = "copilot:llm:fresh:<tenant_id>",
+        refresh_ahead = 0.8,
+        stale_if_error = "1h"
+    )]
+    async fn get_fresh(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<S: PolicyStore + ?Sized> FeatureStore for S {
+    async fn get_tagged(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError> {
+        self.get_policy(tenant_id).await
+    }
+
+    async fn get_fresh(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError> {
+        self.get_policy(tenant_id).await
+    }
+}
+
 /// A backing store that answers after `latency` (a database round trip) and counts calls.
 #[derive(Debug)]
 pub struct BackingStore {

@@ -180,6 +180,51 @@ pub fn ratio_runs<V: Ord + Copy>(
     (median(&r), range(&r))
 }
 
+/// What a ratio row compares: `f(numerator) / f(denominator)`, a throughput or a
+/// latency.
+pub type Metric = fn(&Summary) -> f64;
+
+/// Throughput, for [`ratio_table`].
+pub fn throughput(s: &Summary) -> f64 {
+    s.ops_per_sec
+}
+
+/// Median latency in µs, for [`ratio_table`].
+pub fn p50_us(s: &Summary) -> f64 {
+    us_of(s.p50)
+}
+
+/// 99th percentile latency in µs, for [`ratio_table`].
+pub fn p99_us(s: &Summary) -> f64 {
+    us_of(s.p99)
+}
+
+/// A table of per-round ratios (median, and range over rounds), a row per
+/// `(label, numerator, denominator, metric)` and a column per concurrency.
+pub fn ratio_table<V: Ord + Copy>(
+    runs: &Runs<V>,
+    concurrency: &[usize],
+    rows: &[(&str, V, V, Metric)],
+) -> String {
+    let mut header = vec!["ratio".to_owned()];
+    header.extend(
+        concurrency
+            .iter()
+            .map(|&n| format!("{n} task{}", if n == 1 { "" } else { "s" })),
+    );
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = Table::new(&header);
+    for &(label, num, den, f) in rows {
+        let mut cells = vec![label.to_owned()];
+        for &tasks in concurrency {
+            let (m, r) = ratio_runs(runs, tasks, num, den, f);
+            cells.push(ratio_with_range(m, r));
+        }
+        t.row(cells);
+    }
+    t.to_markdown()
+}
+
 /// Throughput and latency percentiles (medians over rounds) of the named variants at
 /// one concurrency.
 pub fn summary_table<V: Ord + Copy>(

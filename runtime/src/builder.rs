@@ -7,6 +7,8 @@ use crate::backend::guard::DEFAULT_DEADLINE;
 use crate::backend::memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
 use crate::backend::redis::RedisStore;
 use crate::backend::settings::{ConnectionSettings, parse_node_list, seed_url, url_password};
+#[cfg(feature = "upstash")]
+use crate::backend::upstash::UpstashStore;
 use crate::backend::{GuardConfig, Guarded, Remote, RemoteStore as _, Store};
 use crate::breaker::{DEFAULT_COOL_DOWN, DEFAULT_THRESHOLD};
 use crate::cache::{Cache, Tuning};
@@ -31,7 +33,8 @@ use std::sync::Arc;
 /// ```
 ///
 /// The backend is the last one chosen: [`redis_url`](Self::redis_url),
-/// [`cluster_nodes`](Self::cluster_nodes), [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
+/// [`cluster_nodes`](Self::cluster_nodes), `upstash` (with the `upstash` feature),
+/// [`memory`](Self::memory) or [`pass_through`](Self::pass_through) (the default).
 /// Settings that do not apply to the chosen backend are ignored.
 #[derive(Clone)]
 #[must_use]
@@ -56,12 +59,17 @@ pub(crate) enum Kind {
     Redis(String),
     /// Seed URLs of a Redis Cluster.
     RedisCluster(Vec<String>),
+    /// The REST URL of an Upstash database (the token is the connection's password).
+    #[cfg(feature = "upstash")]
+    Upstash(String),
 }
 
 impl std::fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Redis(url) => format!("Redis({})", redact_url(url)),
+            #[cfg(feature = "upstash")]
+            Kind::Upstash(url) => format!("Upstash({})", redact_url(url)),
             Kind::RedisCluster(seeds) => format!(
                 "RedisCluster({})",
                 seeds
@@ -121,13 +129,34 @@ impl CacheBuilder {
     ///
     /// Several URLs separated by commas (`redis://a:6379,redis://b:6379`) are the seed
     /// nodes of a Redis Cluster, as with [`cluster_nodes`](Self::cluster_nodes).
+    ///
+    /// With the `upstash` feature, an `https://` URL is an Upstash REST URL, as with
+    /// `upstash`, whose token is the [`password`](Self::password).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.kind = if url.contains(',') {
             Kind::RedisCluster(parse_node_list(&url, false))
         } else {
+            #[cfg(feature = "upstash")]
+            if is_rest_url(&url) {
+                self.kind = Kind::Upstash(url);
+                return self;
+            }
             Kind::Redis(url)
         };
+        self
+    }
+
+    /// Caches on an Upstash database through its REST API: `url` is the REST URL
+    /// (`https://<name>.upstash.io`; `http://` is accepted for a local REST server)
+    /// and `token` its REST token. Commands are HTTPS requests over one pooled
+    /// keep-alive client; the token never appears in logs, `Debug` output or health
+    /// reports. Values are stored as plain JSON (compression needs binary values, which
+    /// the REST API cannot carry). See `docs/operations.md` for when to choose it.
+    #[cfg(feature = "upstash")]
+    pub fn upstash(mut self, url: impl Into<String>, token: impl Into<String>) -> Self {
+        self.kind = Kind::Upstash(url.into());
+        self.connection.password = Some(token.into());
         self
     }
 
@@ -148,8 +177,9 @@ impl CacheBuilder {
         self
     }
 
-    /// The Redis password, used when the URL carries none (like `REDIS_PASSWORD`).
-    /// It never appears in logs, `Debug` output or health reports.
+    /// The Redis password, used when the URL carries none (like `REDIS_PASSWORD`); for
+    /// an Upstash REST URL, the token. It never appears in logs, `Debug` output or
+    /// health reports.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.connection.password = Some(password.into());
         self
@@ -186,9 +216,10 @@ impl CacheBuilder {
         self
     }
 
-    /// Trusts this CA certificate (PEM) for `rediss://` connections instead of the
-    /// public webpki roots: for a Redis whose certificate comes from a private CA.
-    #[cfg(feature = "tls")]
+    /// Trusts this CA certificate (PEM) for `rediss://` connections (and an Upstash
+    /// `https://` URL) instead of the public roots: for a server whose certificate
+    /// comes from a private CA.
+    #[cfg(any(feature = "tls", feature = "upstash"))]
     pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.connection.root_ca = Some(pem.into());
         self
@@ -247,8 +278,9 @@ impl CacheBuilder {
     /// (`CLIENT TRACKING`), so a write by any client evicts the entry on every instance
     /// within milliseconds, and nothing is served while the feed is down. Each entry
     /// lives at most [`near_cache_max_age`](Self::near_cache_max_age) (default 10 s)
-    /// and never longer than its Redis TTL. Single Redis only: on Redis Cluster it is
-    /// not started (one warning). See `docs/near-cache.md`.
+    /// and never longer than its Redis TTL. Single Redis only: on Redis Cluster and on
+    /// Upstash's REST API (no push channel) it is not started (one warning). See
+    /// `docs/near-cache.md`.
     pub fn near_cache(mut self, entries: usize) -> Self {
         self.near_entries = (entries > 0).then_some(entries);
         self
@@ -274,6 +306,11 @@ impl CacheBuilder {
                 store.connect_in_background();
                 Remote::Cluster(store)
             }
+            #[cfg(feature = "upstash")]
+            Kind::Upstash(url) => {
+                let token = self.connection.password.as_deref().unwrap_or_default();
+                Remote::Upstash(UpstashStore::new(url, token, &self.connection)?)
+            }
         };
         let near = match (&remote, self.near_entries) {
             (Remote::Redis(store), Some(entries)) => Some(Arc::new(Near::new(
@@ -281,6 +318,14 @@ impl CacheBuilder {
                 self.near_max_age,
                 store.resp3_client(),
             ))),
+            #[cfg(feature = "upstash")]
+            (Remote::Upstash(_), Some(_)) => {
+                tracing::warn!(
+                    backend = remote.backend().as_str(),
+                    "cacheward: the near cache needs an invalidation feed, which Upstash's REST API does not have (no push channel) - not started, every read goes to Upstash"
+                );
+                None
+            }
             (_, Some(_)) => {
                 tracing::warn!(
                     backend = remote.backend().as_str(),
@@ -290,8 +335,14 @@ impl CacheBuilder {
             }
             (_, None) => None,
         };
+        let mut tuning = self.tuning(near);
+        // JSON strings cannot carry the binary frames of compressed values.
+        #[cfg(feature = "upstash")]
+        if matches!(remote, Remote::Upstash(_)) {
+            tuning.compress_above = None;
+        }
         let guard = Guarded::new(remote, &self.guard_config());
-        Ok(Cache::from_parts(Store::Remote(guard), self.tuning(near)))
+        Ok(Cache::from_parts(Store::Remote(guard), tuning))
     }
 
     fn tuning(&self, near: Option<Arc<Near>>) -> Tuning {
@@ -309,6 +360,8 @@ impl CacheBuilder {
         g.secrets.extend(self.connection.password.iter().cloned());
         let urls: &[String] = match &self.kind {
             Kind::Redis(url) => std::slice::from_ref(url),
+            #[cfg(feature = "upstash")]
+            Kind::Upstash(url) => std::slice::from_ref(url),
             Kind::RedisCluster(seeds) => seeds,
             Kind::PassThrough | Kind::Memory => &[],
         };
@@ -319,6 +372,14 @@ impl CacheBuilder {
         g.secrets.dedup();
         g
     }
+}
+
+/// Whether `url` is an Upstash REST URL rather than a Redis one: `https://`, as in
+/// the seeds' resolution order.
+pub(crate) fn is_rest_url(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 // Keep the defaults visible in one place for the docs.

@@ -25,7 +25,8 @@ pub const DIRECT_LABEL: &str = "direct";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadFailed;
 
-/// A transparent cache: Redis, Redis Cluster, an explicit in-memory map, or nothing.
+/// A transparent cache: Redis, Redis Cluster, Upstash (REST), an explicit in-memory map,
+/// or nothing.
 ///
 /// Every operation is infallible from the caller's point of view: a Redis error, a
 /// timeout, an open circuit breaker or an undecodable value behaves exactly like a
@@ -181,6 +182,18 @@ impl Cache {
     /// server that is down at start-up makes operations misses until it comes up.
     pub fn redis(url: &str) -> Result<Self, ConfigError> {
         Self::builder().redis_url(url).build()
+    }
+
+    /// A cache on an Upstash database through its REST API: `url` is the REST URL
+    /// (`https://<name>.upstash.io`) and `token` its REST token (the `upstash` feature).
+    /// Other settings: [`Cache::builder`] with
+    /// [`upstash`](crate::CacheBuilder::upstash).
+    ///
+    /// Returns `Err` only when the URL is malformed or the token empty (the message never
+    /// contains the token). Nothing is sent before the first operation.
+    #[cfg(feature = "upstash")]
+    pub fn upstash(url: &str, token: &str) -> Result<Self, ConfigError> {
+        Self::builder().upstash(url, token).build()
     }
 
     /// A cache on the Redis Cluster reachable through `nodes`: seed URLs

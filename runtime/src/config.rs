@@ -2,9 +2,10 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `REDIS_URL` | `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS). Unset: pass-through. |
-//! | `REDIS_PASSWORD` | the password, used when `REDIS_URL` carries none |
-//! | `CACHE_PROVIDER` | `redis` (the default when `REDIS_URL` is set), `cluster`, `memory` (single-process), `none` / `passthrough` |
+//! | `REDIS_URL` | `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS); `https://...` is an Upstash REST URL (the `upstash` feature). Unset: pass-through. |
+//! | `REDIS_PASSWORD` | the password, used when `REDIS_URL` carries none; the token of an Upstash REST URL |
+//! | `CACHE_PROVIDER` | `redis` (the default when `REDIS_URL` is set), `cluster`, `upstash` (the REST API at `REDIS_URL`), `memory` (single-process), `none` / `passthrough` |
+//! | `UPSTASH_REDIS_REST_URL`, `UPSTASH_REDIS_REST_TOKEN` | the Upstash SDK's names, used when `REDIS_URL` is unset (the token falls back to `REDIS_PASSWORD`) |
 //! | `REDIS_CLUSTER_NODES` | `host:port,host:port` seeds of a Redis Cluster; set (and `CACHE_PROVIDER` unset) ⇒ cluster. With `CACHE_PROVIDER=cluster` and no nodes, `REDIS_URL` lists the seeds (comma-separated) |
 //! | `REDIS_CLUSTER_ENABLED` | `false` ignores `REDIS_CLUSTER_NODES`; `true` makes `REDIS_URL` a cluster seed list |
 //! | `REDIS_TLS_ENABLED` | `true`: bare `host:port` cluster seeds use TLS (`rediss://`) |
@@ -74,6 +75,9 @@ impl Cache {
         let builder = tuned_builder(&get);
         let url = get("REDIS_URL");
         let provider = get("CACHE_PROVIDER").map(|p| p.to_ascii_lowercase());
+        if let Some(upstash) = upstash_from_vars(&get, provider.as_deref(), &builder) {
+            return upstash.unwrap_or_else(misconfigured);
+        }
         if let Some(cluster) = cluster_from_vars(&get, provider.as_deref(), &builder) {
             return cluster.unwrap_or_else(misconfigured);
         }
@@ -116,13 +120,8 @@ impl Cache {
                 );
                 Cache::pass_through()
             }
-            Some("upstash") => misconfigured(
-                "CACHE_PROVIDER=upstash: the Upstash REST API is not supported; \
-                 set REDIS_URL to the database's rediss:// endpoint and CACHE_PROVIDER=redis"
-                    .to_owned(),
-            ),
             Some(other) => misconfigured(format!(
-                "unknown CACHE_PROVIDER '{other}' (expected redis, cluster, memory, none or passthrough)"
+                "unknown CACHE_PROVIDER '{other}' (expected redis, cluster, upstash, memory, none or passthrough)"
             )),
         }
     }
@@ -135,6 +134,51 @@ fn truthy(value: &str) -> Option<bool> {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
+    }
+}
+
+/// The Upstash part of [`Cache::from_vars`]: `None` when the variables do not ask for
+/// Upstash's REST API, `Some(Err(problem))` when they ask for it and it cannot be had.
+///
+/// Upstash is asked for by `CACHE_PROVIDER=upstash`, or by an `https://` `REDIS_URL`
+/// (whatever `CACHE_PROVIDER` says, as in the seeds' resolution order), or, without a
+/// `REDIS_URL`, by `UPSTASH_REDIS_REST_URL` (unless `CACHE_PROVIDER` names another
+/// backend). The token is `REDIS_PASSWORD`, else `UPSTASH_REDIS_REST_TOKEN`.
+fn upstash_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+    provider: Option<&str>,
+    builder: &CacheBuilder,
+) -> Option<Result<Cache, String>> {
+    let redis_url = get("REDIS_URL");
+    let sdk_url = get("UPSTASH_REDIS_REST_URL");
+    let explicit = provider == Some("upstash");
+    let (source, url) = match (redis_url, sdk_url) {
+        (Some(url), _) if explicit || crate::builder::is_rest_url(&url) => ("REDIS_URL", url),
+        (Some(_), _) => return None,
+        (None, Some(url)) if explicit || provider.is_none() => ("UPSTASH_REDIS_REST_URL", url),
+        (None, _) if explicit => {
+            return Some(Err(
+                "CACHE_PROVIDER=upstash but neither REDIS_URL nor UPSTASH_REDIS_REST_URL is set"
+                    .to_owned(),
+            ));
+        }
+        (None, _) => return None,
+    };
+    let token = get("REDIS_PASSWORD").or_else(|| get("UPSTASH_REDIS_REST_TOKEN"));
+    #[cfg(feature = "upstash")]
+    {
+        let cache = builder
+            .clone()
+            .upstash(url, token.unwrap_or_default())
+            .build();
+        Some(cache.map_err(|err| format!("{source} is not a usable Upstash REST URL: {err}")))
+    }
+    #[cfg(not(feature = "upstash"))]
+    {
+        let _ = (builder, url, token);
+        Some(Err(format!(
+            "{source} asks for the Upstash REST API, which needs cacheward's `upstash` feature"
+        )))
     }
 }
 
@@ -313,8 +357,26 @@ mod tests {
                 &[("CACHE_PROVIDER", "mongo")][..],
                 "unknown CACHE_PROVIDER 'mongo'",
             ),
-            (&[("CACHE_PROVIDER", "upstash")][..], "Upstash"),
-            (&[("REDIS_URL", "https://x.upstash.io")][..], "Upstash"),
+            (
+                &[("CACHE_PROVIDER", "upstash")][..],
+                "neither REDIS_URL nor UPSTASH_REDIS_REST_URL",
+            ),
+            (
+                &[("CACHE_PROVIDER", "upstash"), ("REDIS_URL", "redis://h:1")][..],
+                if cfg!(feature = "upstash") {
+                    "REDIS_URL is not a usable Upstash REST URL"
+                } else {
+                    "`upstash` feature"
+                },
+            ),
+            (
+                &[("REDIS_URL", "https://x.upstash.io")][..],
+                if cfg!(feature = "upstash") {
+                    "no Upstash token"
+                } else {
+                    "`upstash` feature"
+                },
+            ),
         ] {
             let c = cache(vars);
             assert_eq!(c.backend(), Backend::PassThrough);
@@ -458,5 +520,73 @@ mod tests {
         let shown = format!("{cache:?}");
         assert!(shown.contains("rediss://h1:6379"), "{shown}");
         assert!(!shown.contains("envpw42"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn the_environment_selects_upstash_as_the_seeds_do() {
+        let backend = |p: &[(&str, &str)]| Cache::from_vars(vars(p)).backend();
+        let expected = if cfg!(feature = "upstash") {
+            Backend::Upstash
+        } else {
+            Backend::PassThrough
+        };
+        // An https:// REDIS_URL with REDIS_PASSWORD as the token.
+        assert_eq!(
+            backend(&[
+                ("REDIS_URL", "https://eu1-x.upstash.io"),
+                ("REDIS_PASSWORD", "tok77")
+            ]),
+            expected
+        );
+        // https:// wins over CACHE_PROVIDER=redis, as in the seeds.
+        assert_eq!(
+            backend(&[
+                ("REDIS_URL", "https://eu1-x.upstash.io"),
+                ("REDIS_PASSWORD", "tok77"),
+                ("CACHE_PROVIDER", "redis"),
+            ]),
+            expected
+        );
+        // CACHE_PROVIDER=upstash takes a plain http:// URL (a local REST server).
+        assert_eq!(
+            backend(&[
+                ("REDIS_URL", "http://127.0.0.1:1"),
+                ("REDIS_PASSWORD", "tok77"),
+                ("CACHE_PROVIDER", "upstash"),
+            ]),
+            expected
+        );
+        // The Upstash SDK's own variables, when REDIS_URL is unset.
+        assert_eq!(
+            backend(&[
+                ("UPSTASH_REDIS_REST_URL", "https://eu1-x.upstash.io"),
+                ("UPSTASH_REDIS_REST_TOKEN", "tok77"),
+            ]),
+            expected
+        );
+        // REDIS_URL comes first; another provider ignores the SDK's variables.
+        assert_eq!(
+            backend(&[
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+                ("UPSTASH_REDIS_REST_URL", "https://eu1-x.upstash.io"),
+            ]),
+            Backend::Redis
+        );
+        assert_eq!(
+            backend(&[
+                ("CACHE_PROVIDER", "memory"),
+                ("UPSTASH_REDIS_REST_URL", "https://eu1-x.upstash.io"),
+            ]),
+            Backend::Memory
+        );
+        let cache = Cache::from_vars(vars(&[
+            ("REDIS_URL", "http://127.0.0.1:1"),
+            ("CACHE_PROVIDER", "upstash"),
+            ("REDIS_PASSWORD", "tok77"),
+        ]));
+        let shown = format!("{cache:?}");
+        assert!(!shown.contains("tok77"), "{shown}");
+        let health = cache.health().await;
+        assert!(!format!("{health:?}").contains("tok77"), "{health:?}");
     }
 }

@@ -20,7 +20,8 @@ pub struct CacheHealth {
     /// Why the check failed, when it did: a timeout, a refused connection, refused
     /// credentials, a malformed URL... Never contains a password.
     pub error: Option<String>,
-    /// The circuit breaker's state, for backends that have one (Redis, Redis Cluster).
+    /// The circuit breaker's state, for backends that have one (Redis, Redis Cluster,
+    /// Upstash).
     pub circuit: Option<CircuitState>,
 }
 

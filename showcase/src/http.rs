@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use cacheward::{Decision, RateLimiter};
 use serde::Serialize;
 use serde_json::json;
@@ -39,6 +39,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/tenants/{tenant_id}/config",
             get(get_tenant_config).put(put_tenant_config),
+        )
+        .route(
+            "/tenants/{tenant_id}/configs",
+            delete(delete_tenant_configs),
         )
         .route(
             "/tenants/{tenant_id}/users/{user_id}/config",
@@ -183,6 +187,18 @@ async fn put_tenant_config(
         .map_err(ApiError::BadRequest)?;
     app.configs.set_config(&config).await?;
     Ok(Json(config))
+}
+
+/// Deletes the tenant's configuration and all its users': `{"tenant_id", "deleted"}`.
+async fn delete_tenant_configs(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let tenant_id = id("tenant_id", path?.0)?;
+    let deleted = app.configs.delete_tenant_configs(&tenant_id).await?;
+    Ok(Json(
+        serde_json::json!({"tenant_id": tenant_id, "deleted": deleted}),
+    ))
 }
 
 /// The user's configuration, or else the tenant's.

@@ -2,9 +2,10 @@
 //! implementation each (SQLite or Postgres, whichever [`Database`] holds), and one
 //! factory each that returns the same type whatever the configuration.
 //!
-//! Tags: once `#[cached_store]` supports them, the keys of a tenant (its policy and its
-//! configs) are meant to carry a `tenant:<tenant_id>` tag, so that offboarding a tenant
-//! drops all of its entries at once. Today each write invalidates the keys it names.
+//! Each write invalidates the keys it names; the configs also carry a
+//! `tenant:<tenant_id>` tag, so that deleting a tenant's configs drops every cached
+//! config of the tenant (its own and each user's) at once, on every instance, without
+//! knowing which users had one.
 
 use async_trait::async_trait;
 use cacheward::{Cache, cached_store};
@@ -65,7 +66,8 @@ pub trait ConversationStore: Send + Sync {
 #[cached_store(
     key = "copilot:conv:config:<tenant_id>:<user_id>",
     ttl = 300,
-    ttl_env = "CACHE_TTL_CONFIG_SECONDS"
+    ttl_env = "CACHE_TTL_CONFIG_SECONDS",
+    tags = ["tenant:<tenant_id>"]
 )]
 #[async_trait]
 pub trait ConversationConfigStore: Send + Sync {
@@ -79,6 +81,11 @@ pub trait ConversationConfigStore: Send + Sync {
     /// Creates or replaces a configuration (and invalidates its cache entry).
     #[invalidates(tenant_id = config.tenant_id, user_id = config.user_id.as_deref())]
     async fn set_config(&self, config: &ConversationConfig) -> Result<(), StoreError>;
+
+    /// Deletes every configuration of the tenant, its own and its users'; returns how
+    /// many there were. The tenant's tag drops all their cache entries at once.
+    #[invalidates(tag = "tenant:<tenant_id>")]
+    async fn delete_tenant_configs(&self, tenant_id: &str) -> Result<u64, StoreError>;
 }
 
 /// The service's policy store, the same type with or without Redis, on SQLite or
@@ -333,5 +340,17 @@ impl ConversationConfigStore for SqlConversationConfigStore {
             .map(drop)?
         });
         Ok(())
+    }
+
+    async fn delete_tenant_configs(&self, tenant_id: &str) -> Result<u64, StoreError> {
+        self.db.count("delete_tenant_configs");
+        let deleted = with_pool!(self.db, pool => {
+            sqlx::query("DELETE FROM conversation_configs WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted)
     }
 }

@@ -27,10 +27,12 @@ pub mod logs;
 pub mod proxy;
 pub mod scenarios;
 pub mod tls;
+pub mod upstash;
 
 pub use cluster::RedisCluster;
 pub use logs::LogCapture;
 pub use proxy::TcpProxy;
+pub use upstash::UpstashFront;
 
 /// The deadline of the caches made by [`RedisServer::cache`] and [`Target::cache`]:
 /// long enough that a loaded 2-core CI machine running a debug build never hits it, so
@@ -284,7 +286,23 @@ pub enum Target {
     /// test binary, leased to one test at a time and emptied before each
     /// ([`Target::cluster`]).
     Cluster(RedisCluster),
+    /// A private `redis-server` behind an [`UpstashFront`]: the caches talk Upstash's
+    /// REST protocol to the front ([`cacheward::Backend::Upstash`]), raw connections go
+    /// to the server.
+    Upstash(Box<UpstashTarget>),
 }
+
+/// The server and the REST front of a [`Target::Upstash`].
+#[derive(Debug)]
+pub struct UpstashTarget {
+    /// The front, declared first so that it stops before the server.
+    pub front: UpstashFront,
+    /// The server behind it.
+    pub server: RedisServer,
+}
+
+/// The token a [`Target::upstash`] front accepts.
+pub const UPSTASH_TEST_TOKEN: &str = "cacheward-test-token";
 
 impl Target {
     /// A target backed by a fresh single server.
@@ -299,14 +317,33 @@ impl Target {
         Target::Cluster(RedisCluster::lease_shared())
     }
 
-    /// The URL a `Cache` for this target is built from: `Cache::redis(&target.url())`
-    /// works for both kinds. For a cluster it lists every node, comma-separated
-    /// (`redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`), which cacheward reads as the
-    /// seed nodes of a Redis Cluster.
+    /// A target backed by a fresh single server behind a REST front. Must be called
+    /// inside a tokio runtime, which runs the front.
+    pub fn upstash() -> Target {
+        let server = RedisServer::start();
+        let front = UpstashFront::start_in_current_runtime(&server, UPSTASH_TEST_TOKEN);
+        Target::Upstash(Box::new(UpstashTarget { front, server }))
+    }
+
+    /// The backend a cache on this target reports.
+    pub fn backend(&self) -> cacheward::Backend {
+        match self {
+            Target::Single(_) => cacheward::Backend::Redis,
+            Target::Cluster(_) => cacheward::Backend::RedisCluster,
+            Target::Upstash(_) => cacheward::Backend::Upstash,
+        }
+    }
+
+    /// The URL a `Cache` for this target is built from (with [`builder`](Self::builder),
+    /// which also sets the Upstash token). For a cluster it lists every node,
+    /// comma-separated (`redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`), which cacheward
+    /// reads as the seed nodes of a Redis Cluster; for Upstash it is the front's
+    /// `http://` URL.
     pub fn url(&self) -> String {
         match self {
             Target::Single(s) => s.url(),
             Target::Cluster(c) => c.seeds().join(","),
+            Target::Upstash(u) => u.front.url(),
         }
     }
 
@@ -315,6 +352,7 @@ impl Target {
         match self {
             Target::Single(s) => vec![s.url()],
             Target::Cluster(c) => c.seeds(),
+            Target::Upstash(u) => vec![u.front.url()],
         }
     }
 
@@ -324,6 +362,7 @@ impl Target {
         match self {
             Target::Single(s) => s.builder(),
             Target::Cluster(c) => c.builder(),
+            Target::Upstash(u) => u.front.builder(),
         }
     }
 
@@ -344,6 +383,7 @@ impl Target {
         match self {
             Target::Single(s) => RawConnection::Single(s.connection().await),
             Target::Cluster(c) => RawConnection::Cluster(c.connection().await),
+            Target::Upstash(u) => RawConnection::Single(u.server.connection().await),
         }
     }
 }

@@ -48,12 +48,10 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// Makes a private CA and a server certificate with `openssl`, then starts a
-/// redis-server that only speaks TLS, signed by that CA.
-pub fn start_tls_server() -> TlsServer {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("cacheward-tls-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// Writes a private CA (`ca.crt`, `ca.key`) and a certificate for 127.0.0.1 signed by
+/// it (`server.crt`, `server.key`) into `dir`, with `openssl`.
+pub fn write_test_certificates(dir: &Path) {
+    let dir = dir.to_path_buf();
     openssl(
         &dir,
         &[
@@ -112,6 +110,45 @@ pub fn start_tls_server() -> TlsServer {
             "ext.cnf",
         ],
     );
+}
+
+/// A private CA and a certificate for 127.0.0.1 signed by it, in PEM.
+#[derive(Debug, Clone)]
+pub struct TestCertificates {
+    /// The CA's certificate, to trust.
+    pub ca: Vec<u8>,
+    /// The server's certificate.
+    pub chain: Vec<u8>,
+    /// The server's private key.
+    pub key: Vec<u8>,
+}
+
+/// Makes a fresh [`TestCertificates`] in a temporary folder, removed afterwards.
+pub fn test_certificates() -> TestCertificates {
+    let dir = std::env::temp_dir().join(format!(
+        "cacheward-certs-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_test_certificates(&dir);
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("a test certificate");
+    let certificates = TestCertificates {
+        ca: read("ca.crt"),
+        chain: read("server.crt"),
+        key: read("server.key"),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    certificates
+}
+
+/// Makes a private CA and a server certificate with `openssl`, then starts a
+/// redis-server that only speaks TLS, signed by that CA.
+pub fn start_tls_server() -> TlsServer {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("cacheward-tls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_test_certificates(&dir);
     let child = Command::new(redis_server_binary())
         .args([
             "--port",

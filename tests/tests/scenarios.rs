@@ -1,7 +1,8 @@
 //! Every Redis scenario of `cacheward_tests::scenarios` that does not capture logs,
 //! in one test binary. Those that take a `Target` run twice: on a private
 //! `redis-server` (`on_single::…`) and on the binary's shared Redis Cluster
-//! (`on_cluster::…`); the others set up what they need (`own::…`).
+//! (`on_cluster::…`), and most of them a third time through the harness's Upstash
+//! REST front (`on_upstash::…`); the others set up what they need (`own::…`).
 //!
 //! An entry is `module::scenario;`, or `module::scenario (tokio test arguments);` for
 //! a scenario that needs a multi-threaded runtime.
@@ -11,25 +12,6 @@ use cacheward_tests::scenarios::{
     cache, cluster, decorator, failover, freshness, frozen_deadline, harness, leases, near_cache,
     pending_invalidations, ratelimit, ratelimit_memory, tags, timing,
 };
-
-/// One `#[tokio::test]` per scenario and kind of target, in modules `on_single` and
-/// `on_cluster`.
-macro_rules! on_every_target {
-    ($($entries:tt)*) => {
-        /// The scenarios on a private single `redis-server`.
-        mod on_single {
-            use super::*;
-            tests_on! { Target::single(); $($entries)* }
-        }
-
-        /// The scenarios on the binary's shared Redis Cluster (leased to one test at a
-        /// time and emptied before each).
-        mod on_cluster {
-            use super::*;
-            tests_on! { Target::cluster(); $($entries)* }
-        }
-    };
-}
 
 /// One `#[tokio::test]` per scenario, run on the target `$target` makes.
 macro_rules! tests_on {
@@ -43,6 +25,67 @@ macro_rules! tests_on {
     };
 }
 
+/// The scenarios that run on every kind of target, handed to `$then!` after the tokens
+/// `$before`: written once, expanded once per target.
+macro_rules! every_target {
+    ($then:ident ! ($($before:tt)*)) => {
+        $then! { $($before)*
+            cache::round_trip;
+            cache::batch;
+            cache::garbage;
+            cache::erroring_backend;
+            cache::single_key_operations;
+            cache::purge;
+            cache::health;
+
+            decorator::shapes;
+            decorator::failed_write;
+            decorator::injective_keys;
+            decorator::pair_keys;
+            decorator::single_flight (flavor = "multi_thread", worker_threads = 4);
+            decorator::invalidated_during_read (flavor = "multi_thread", worker_threads = 2);
+
+            ratelimit::window_semantics;
+            ratelimit::token_bucket_semantics;
+            ratelimit::identifiers_neither_collide_nor_widen_reset;
+            ratelimit::every_key_expires;
+            ratelimit::skewed_clients_count_the_same;
+            ratelimit::exactness (flavor = "multi_thread", worker_threads = 2);
+
+            leases::write_during_load (flavor = "multi_thread", worker_threads = 2);
+            leases::expired_lease (flavor = "multi_thread", worker_threads = 2);
+            leases::one_load_across_instances (flavor = "multi_thread", worker_threads = 2);
+            tags::tenant (flavor = "multi_thread", worker_threads = 2);
+            tags::invalidation_during_load (flavor = "multi_thread", worker_threads = 2);
+            freshness::refresh_ahead (flavor = "multi_thread", worker_threads = 2);
+            freshness::stale_if_error (flavor = "multi_thread", worker_threads = 2);
+        }
+    };
+}
+
+/// The scenarios on a private single `redis-server`.
+mod on_single {
+    use super::*;
+    every_target!(tests_on!(Target::single();));
+    tests_on! { Target::single(); cache::compression; }
+}
+
+/// The scenarios on the binary's shared Redis Cluster (leased to one test at a time
+/// and emptied before each).
+mod on_cluster {
+    use super::*;
+    every_target!(tests_on!(Target::cluster();));
+    tests_on! { Target::cluster(); cache::compression; }
+}
+
+/// The scenarios on a private `redis-server` behind the harness's Upstash REST front
+/// (`Backend::Upstash`). Not `cache::compression`: the REST backend writes no LZ4
+/// frames (JSON bodies carry text).
+mod on_upstash {
+    use super::*;
+    every_target!(tests_on!(Target::upstash();));
+}
+
 /// One `#[tokio::test]` per scenario that sets up what it needs.
 macro_rules! with_own_setup {
     ($( $module:ident :: $scenario:ident $( ( $($runtime:tt)* ) )? ; )*) => {
@@ -53,39 +96,6 @@ macro_rules! with_own_setup {
             }
         )*
     };
-}
-
-on_every_target! {
-    cache::round_trip;
-    cache::batch;
-    cache::garbage;
-    cache::compression;
-    cache::erroring_backend;
-    cache::single_key_operations;
-    cache::purge;
-    cache::health;
-
-    decorator::shapes;
-    decorator::failed_write;
-    decorator::injective_keys;
-    decorator::pair_keys;
-    decorator::single_flight (flavor = "multi_thread", worker_threads = 4);
-    decorator::invalidated_during_read (flavor = "multi_thread", worker_threads = 2);
-
-    ratelimit::window_semantics;
-    ratelimit::token_bucket_semantics;
-    ratelimit::identifiers_neither_collide_nor_widen_reset;
-    ratelimit::every_key_expires;
-    ratelimit::skewed_clients_count_the_same;
-    ratelimit::exactness (flavor = "multi_thread", worker_threads = 2);
-
-    leases::write_during_load (flavor = "multi_thread", worker_threads = 2);
-    leases::expired_lease (flavor = "multi_thread", worker_threads = 2);
-    leases::one_load_across_instances (flavor = "multi_thread", worker_threads = 2);
-    tags::tenant (flavor = "multi_thread", worker_threads = 2);
-    tags::invalidation_during_load (flavor = "multi_thread", worker_threads = 2);
-    freshness::refresh_ahead (flavor = "multi_thread", worker_threads = 2);
-    freshness::stale_if_error (flavor = "multi_thread", worker_threads = 2);
 }
 
 /// The scenarios that set up what they need.

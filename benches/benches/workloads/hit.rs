@@ -4,19 +4,15 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use cacheward_benches::harness::Summary;
 use cacheward_benches::policy::BackingStore;
 use cacheward_benches::report::{
-    self, Check, Section, Table, Verdict, ratio, ratio_runs, ratio_with_range, us_of,
+    self, Check, Metric, Section, Verdict, ratio, ratio_runs,
 };
 use cacheward_tests::RedisServer;
 
 use crate::sweep::{measure_clean, sweep};
 use crate::variant::{Keys, Subjects, Variant};
 use crate::{CONCURRENCY, Config, bench_cache};
-
-/// What a ratio compares: throughput or a latency.
-type Metric = fn(&Summary) -> f64;
 
 /// The hit path at 1 and 64 tasks.
 pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
@@ -74,77 +70,66 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         md.push('\n');
     }
     md.push_str("Ratios, taken within each round (median, and range over rounds):\n\n");
-    let mut t = Table::new(&["ratio", "1 task", "64 tasks"]);
-    let throughput = |s: &Summary| s.ops_per_sec;
-    let p99 = |s: &Summary| us_of(s.p99);
-    let rows: [(&str, Variant, Variant, Metric); 9] = [
+    let rows: &[(&str, Variant, Variant, Metric)] = &[
         (
             "**b/a throughput** (decorator vs floor)",
             Variant::Generated,
             Variant::Floor,
-            throughput,
+            report::throughput,
         ),
         (
             "**b/a p99** (decorator vs floor)",
             Variant::Generated,
             Variant::Floor,
-            p99,
+            report::p99_us,
         ),
         (
             "**b/c throughput** (decorator vs `cached`)",
             Variant::Generated,
             Variant::Cached,
-            throughput,
+            report::throughput,
         ),
         (
             "b/d throughput (decorator vs `Cache::get`)",
             Variant::Generated,
             Variant::CacheGet,
-            throughput,
+            report::throughput,
         ),
         (
             "d/a throughput (runtime vs floor)",
             Variant::CacheGet,
             Variant::Floor,
-            throughput,
+            report::throughput,
         ),
         (
             "d/a p99 (runtime vs floor)",
             Variant::CacheGet,
             Variant::Floor,
-            p99,
+            report::p99_us,
         ),
         (
             "c/a throughput (`cached` vs floor)",
             Variant::Cached,
             Variant::Floor,
-            throughput,
+            report::throughput,
         ),
         (
             "a′/a throughput (cost of a handle clone per call)",
             Variant::FloorClone,
             Variant::Floor,
-            throughput,
+            report::throughput,
         ),
         (
             "b/a′ throughput (decorator vs floor with per-call clone)",
             Variant::Generated,
             Variant::FloorClone,
-            throughput,
+            report::throughput,
         ),
     ];
-    for (label, num, den, f) in rows {
-        let mut cells = vec![label.to_owned()];
-        for tasks in CONCURRENCY {
-            let (m, r) = ratio_runs(runs, tasks, num, den, f);
-            cells.push(ratio_with_range(m, r));
-        }
-        t.row(cells);
-    }
-    md.push_str(&t.to_markdown());
-    let (ba, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Floor, throughput);
-    let (ba99, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Floor, p99);
-    let (bc, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Cached, throughput);
+    md.push_str(&report::ratio_table(runs, &CONCURRENCY, &rows));
+    let (ba, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Floor, report::throughput);
+    let (ba99, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Floor, report::p99_us);
+    let (bc, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Cached, report::throughput);
     let checks = vec![
         Check {
             target: "hit, 64 tasks: ≥ 0.95× the floor's throughput (b/a)".into(),

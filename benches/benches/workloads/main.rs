@@ -1,5 +1,6 @@
-//! Workloads 1-6 against a private redis-server on loopback: hit path, miss path,
-//! degraded (Redis frozen), stampede, rate limiter, batch.
+//! Workloads 1-6 against a private redis-server on loopback: hit path (and what the
+//! template options and the near cache cost on a hit), miss path, degraded (Redis
+//! frozen), stampede (in one instance and across four), rate limiter, batch.
 //!
 //! `cargo bench -p cacheward-benches --bench workloads -- [options] [workload...]`
 //!
@@ -7,7 +8,7 @@
 //! `--quick` (1 round, short windows: a smoke run), `--doc PATH` (splice the tables into
 //! PATH between `<!-- BEGIN workloads -->` and `<!-- END workloads -->`),
 //! `--deadline-ms N` (the healthy-server caches' deadline). Workload names: `hit`,
-//! `miss`, `degraded`, `stampede`, `ratelimit`, `batch` (default: all).
+//! `options`, `miss`, `degraded`, `stampede`, `ratelimit`, `batch` (default: all).
 //!
 //! `--profile VARIANT --ops N [--tasks T] [--url URL]` runs N operations of one
 //! [`Variant`] instead (see [`profile`]).
@@ -20,6 +21,7 @@ mod batch;
 mod degraded;
 mod hit;
 mod miss;
+mod options;
 mod profile;
 mod ratelimit;
 mod stampede;
@@ -49,13 +51,16 @@ const BENCH_DEADLINE: Duration = Duration::from_millis(500);
 /// copes with this machine's stalls: the re-run cells say).
 static DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
-/// A cache on `url` with [`BENCH_DEADLINE`] (or `--deadline-ms`).
-fn bench_cache(url: &str) -> Cache {
+/// A cache builder on `url` with [`BENCH_DEADLINE`] (or `--deadline-ms`).
+fn bench_builder(url: &str) -> cacheward::CacheBuilder {
     Cache::builder()
         .redis_url(url)
         .deadline(*DEADLINE.get().unwrap_or(&BENCH_DEADLINE))
-        .build()
-        .expect("cache url")
+}
+
+/// A cache on `url` with [`BENCH_DEADLINE`] (or `--deadline-ms`).
+fn bench_cache(url: &str) -> Cache {
+    bench_builder(url).build().expect("cache url")
 }
 
 /// The command line.
@@ -146,6 +151,9 @@ fn main() {
         let mut out = Vec::new();
         if cfg.wants("hit") {
             out.push(hit::run(&cfg, &server).await);
+        }
+        if cfg.wants("options") {
+            out.push(options::run(&cfg, &server).await);
         }
         if cfg.wants("miss") {
             out.push(miss::run(&cfg, &server).await);

@@ -10,8 +10,8 @@ use cached::ConcurrentCachedAsync as _;
 use cacheward::ratelimit::Refill;
 use cacheward::{Algorithm, Cache, RateLimiter};
 use cacheward_benches::policy::{
-    BackingStore, CachingPolicyStore, HandCachedPolicyStore, PolicyStore, StoreError,
-    TenantLlmPolicy, policy_key,
+    BackingStore, CachingFeatureStore, CachingPolicyStore, FeatureStore as _,
+    HandCachedPolicyStore, PolicyStore, StoreError, TenantLlmPolicy, policy_key,
 };
 use redis::AsyncCommands as _;
 
@@ -89,6 +89,26 @@ macro_rules! dispatch {
                 let $op = S::mget_op;
                 $then
             }
+            V::Tagged => {
+                let $op = S::tagged_op;
+                $then
+            }
+            V::Fresh => {
+                let $op = S::fresh_op;
+                $then
+            }
+            V::Near => {
+                let $op = S::near_op;
+                $then
+            }
+            V::NearBare => {
+                let $op = S::near_bare_op;
+                $then
+            }
+            V::SingleFlight => {
+                let $op = S::single_flight_op;
+                $then
+            }
         }
     }};
 }
@@ -130,11 +150,23 @@ pub enum Variant {
     GetMany,
     /// A hand-written `MGET` of [`BATCH`] keys + serde_json: the batch floor.
     Mget,
+    /// The generated decorator on a template with a tag.
+    Tagged,
+    /// The generated decorator on a template with refresh-ahead and stale-if-error.
+    Fresh,
+    /// The generated `CachingPolicyStore::get_policy` over a cache with a near cache.
+    Near,
+    /// A bare `quick_cache` get of an `Arc` of the policy: the near cache's physical
+    /// limit.
+    NearBare,
+    /// The hand-written decorator with a single-flight inside the process: what the
+    /// generated decorator did before leases (one load per instance, not per key).
+    SingleFlight,
 }
 
 impl Variant {
     /// Every variant, in the order [`Variant::name`] lists them.
-    pub const ALL: [Variant; 15] = [
+    pub const ALL: [Variant; 20] = [
         Variant::Floor,
         Variant::FloorClone,
         Variant::Generated,
@@ -150,6 +182,11 @@ impl Variant {
         Variant::Sequential,
         Variant::GetMany,
         Variant::Mget,
+        Variant::Tagged,
+        Variant::Fresh,
+        Variant::Near,
+        Variant::NearBare,
+        Variant::SingleFlight,
     ];
 
     /// The name `--profile` takes (and `scripts/bench-report` passes).
@@ -170,6 +207,11 @@ impl Variant {
             Variant::Sequential => "sequential",
             Variant::GetMany => "get-many",
             Variant::Mget => "mget",
+            Variant::Tagged => "tagged",
+            Variant::Fresh => "fresh",
+            Variant::Near => "near",
+            Variant::NearBare => "near-bare",
+            Variant::SingleFlight => "single-flight",
         }
     }
 }
@@ -215,6 +257,11 @@ pub struct Subjects {
     generated: CachingPolicyStore<Arc<BackingStore>>,
     hand: HandCachedPolicyStore<Arc<BackingStore>>,
     hand_boxed: HandBoxedFill<Arc<BackingStore>>,
+    single_flight: HandSingleFlight<Arc<BackingStore>>,
+    features: CachingFeatureStore<Arc<BackingStore>>,
+    /// What [`Variant::Near`] and [`Variant::NearBare`] read, once
+    /// [`Subjects::add_near_cache`] made it.
+    pub near: Option<NearSubjects>,
     cached: cached::AsyncRedisCache<String, TenantLlmPolicy>,
     fixed: RateLimiter,
     sliding: RateLimiter,
@@ -230,6 +277,12 @@ impl Subjects {
     /// behind the decorators. Nothing is pre-loaded: see [`Subjects::load_tenants`] and
     /// [`Subjects::load_batch`].
     pub async fn new(url: &str, cache: Cache, inner: BackingStore) -> Subjects {
+        Self::sharing(url, cache, Arc::new(inner)).await
+    }
+
+    /// [`Subjects::new`] over an inner store shared with other subjects: several
+    /// instances of a service over one database.
+    pub async fn sharing(url: &str, cache: Cache, inner: Arc<BackingStore>) -> Subjects {
         let floor = redis::Client::open(url)
             .expect("url")
             .get_multiplexed_async_connection()
@@ -241,7 +294,6 @@ impl Subjects {
             .build()
             .await
             .expect("cached's AsyncRedisCache");
-        let inner = Arc::new(inner);
         let window = Duration::from_secs(60);
         let limiter = |a| RateLimiter::new(&cache, "bench", a);
         Subjects {
@@ -253,6 +305,9 @@ impl Subjects {
                 inner: inner.clone(),
                 cache: cache.clone(),
             },
+            single_flight: HandSingleFlight::new(inner.clone(), cache.clone()),
+            features: CachingFeatureStore::new(inner.clone(), cache.clone()),
+            near: None,
             cached,
             fixed: limiter(Algorithm::fixed_window(HUGE, window)),
             sliding: limiter(Algorithm::sliding_window(HUGE, window)),
@@ -280,10 +335,50 @@ impl Subjects {
                 .set(&policy_key(t), &p, Duration::from_secs(3_600))
                 .await;
             self.cached
-                .async_cache_set(t.clone(), p)
+                .async_cache_set(t.clone(), p.clone())
                 .await
                 .expect("populate cached's keys");
+            // The tagged and refresh-ahead templates are filled by a first read, in their
+            // own formats.
+            answered(self.features.get_tagged(t).await);
+            answered(self.features.get_fresh(t).await);
         }
+    }
+
+    /// Builds [`Subjects::near`]: a cache on `url` with a near cache, warmed with every
+    /// tenant once its invalidation feed is up, and the bare `quick_cache` beside it.
+    pub async fn add_near_cache(&mut self, url: &str) {
+        let cache = crate::bench_builder(url)
+            .near_cache(2 * TENANTS)
+            .build()
+            .expect("cache url");
+        let near = NearSubjects {
+            store: CachingPolicyStore::new(self.inner.clone(), cache.clone()),
+            cache,
+            bare: quick_cache::sync::Cache::new(2 * TENANTS),
+        };
+        let feed_up = std::time::Instant::now() + Duration::from_secs(10);
+        while near.cache.stats().near_hits == 0 {
+            assert!(
+                std::time::Instant::now() < feed_up,
+                "the near cache did not start serving within 10 s: {:?}",
+                near.cache.health().await
+            );
+            answered(near.store.get_policy(&self.tenants[0]).await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in &self.tenants {
+            answered(near.store.get_policy(t).await);
+            near.bare
+                .insert(t.clone(), Arc::new(TenantLlmPolicy::sample(t)));
+        }
+        self.near = Some(near);
+    }
+
+    fn near(&self) -> &NearSubjects {
+        self.near
+            .as_ref()
+            .expect("the near variants need Subjects::add_near_cache")
     }
 
     /// Stores the batch's [`BATCH`] policies.
@@ -327,6 +422,15 @@ impl Subjects {
             size_of_val(&*self.hand_boxed.get_policy(tenant)),
         )
     }
+}
+
+/// A cache with a near cache, the plain store over it, and a bare `quick_cache` holding
+/// the same policies.
+pub struct NearSubjects {
+    /// The cache with the near cache on.
+    pub cache: Cache,
+    store: CachingPolicyStore<Arc<BackingStore>>,
+    bare: quick_cache::sync::Cache<String, Arc<TenantLlmPolicy>>,
 }
 
 /// One operation of each variant, all of one signature (see [`dispatch!`]): `conn` is
@@ -413,6 +517,26 @@ impl Subjects {
         got.iter().filter(|v| v.is_some()).count() == BATCH
     }
 
+    pub async fn tagged_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.features.get_tagged(tenant).await)
+    }
+
+    pub async fn fresh_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.features.get_fresh(tenant).await)
+    }
+
+    pub async fn near_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.near().store.get_policy(tenant).await)
+    }
+
+    pub async fn near_bare_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        self.near().bare.get(tenant).is_some()
+    }
+
+    pub async fn single_flight_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.single_flight.get_policy(tenant).await)
+    }
+
     pub async fn mget_op(&self, conn: &mut Connection, _: &String) -> bool {
         let raw: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
             .arg(&self.batch_keys[..])
@@ -469,5 +593,58 @@ impl<S: PolicyStore> PolicyStore for HandBoxedFill<S> {
             return Ok(Some(hit));
         }
         Box::pin(self.fill(tenant_id, key)).await
+    }
+}
+
+/// The hand-written decorator with a single-flight per key inside the process, as the
+/// generated decorator was before leases: concurrent misses of one key in one process
+/// make one inner call, but each process makes its own.
+struct HandSingleFlight<S> {
+    inner: S,
+    cache: Cache,
+    flights: std::sync::Mutex<
+        std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Option<TenantLlmPolicy>>>>,
+    >,
+}
+
+impl<S> HandSingleFlight<S> {
+    fn new(inner: S, cache: Cache) -> Self {
+        HandSingleFlight {
+            inner,
+            cache,
+            flights: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: PolicyStore> PolicyStore for HandSingleFlight<S> {
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError> {
+        let key = policy_key(tenant_id);
+        if let Some(hit) = self.cache.get::<TenantLlmPolicy>(&key).await {
+            return Ok(Some(hit));
+        }
+        let flight = self
+            .flights
+            .lock()
+            .expect("flights")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let loaded = flight
+            .get_or_init(|| async {
+                let fresh = self.inner.get_policy(tenant_id).await.ok().flatten();
+                if let Some(policy) = &fresh {
+                    self.cache.set(&key, policy, Duration::from_secs(300)).await;
+                }
+                fresh
+            })
+            .await
+            .clone();
+        let mut flights = self.flights.lock().expect("flights");
+        if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+            flights.remove(&key);
+        }
+        Ok(loaded)
     }
 }

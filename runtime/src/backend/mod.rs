@@ -1,7 +1,8 @@
 //! The storage backends behind a [`Cache`](crate::Cache).
 //!
 //! [`Store`] is a closed enum (a `match` keeps the hit path free of dynamic dispatch)
-//! with one variant per kind of storage: nothing, the in-process map, and Redis. Every
+//! with one variant per kind of storage: nothing, the in-process map, and Redis (over
+//! TCP, as a cluster, or through Upstash's REST API). Every
 //! store that talks to Redis sits behind [`Guarded`], so the deadline, the circuit
 //! breaker and secret scrubbing live in one place, and is one variant of [`Remote`]:
 //! a new Redis-speaking store is added there, not here.
@@ -19,6 +20,8 @@ pub(crate) mod redis;
 pub(crate) mod remote;
 pub(crate) mod settings;
 pub(crate) mod slot;
+#[cfg(feature = "upstash")]
+pub(crate) mod upstash;
 
 pub(crate) use guard::{GuardConfig, Guarded};
 pub(crate) use remote::{Remote, RemoteStore, ScriptArg};
@@ -36,6 +39,8 @@ pub enum Backend {
     Redis,
     /// A Redis Cluster.
     RedisCluster,
+    /// Upstash's REST API: Redis commands over HTTPS (the `upstash` feature).
+    Upstash,
     /// The explicit, single-process in-memory map of [`Cache::memory`](crate::Cache::memory).
     Memory,
     /// Nothing: every read misses, every write is dropped.
@@ -48,6 +53,7 @@ impl Backend {
         match self {
             Backend::Redis => "redis",
             Backend::RedisCluster => "redis-cluster",
+            Backend::Upstash => "upstash",
             Backend::Memory => "memory",
             Backend::PassThrough => "passthrough",
         }

@@ -20,7 +20,7 @@ use redis::FromRedisValue;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Backend;
-use super::remote::{PurgeNode, RemoteStore, SCAN_COUNT, ScriptArg, scan_unlink_script};
+use super::remote::{PurgeNode, RemoteStore, ScriptArg, purge_step_by_script};
 use super::settings::{ConnectionSettings, runtime_for_connections};
 use crate::error::{CacheError, ConfigError};
 
@@ -235,28 +235,13 @@ impl RemoteStore for RedisStore {
         Ok(vec![PurgeNode::Server])
     }
 
-    /// One script run: the `SCAN` step and the `UNLINK` are atomic together.
     async fn purge_step(
         &self,
         _node: &PurgeNode,
         pattern: &str,
         cursor: u64,
     ) -> Result<(u64, u64), CacheError> {
-        let script = redis::Script::new(&scan_unlink_script(pattern));
-        let cursor = i64::try_from(cursor).unwrap_or(0);
-        let reply = self
-            .eval(
-                &script,
-                &[],
-                &[ScriptArg::Int(cursor), ScriptArg::Int(SCAN_COUNT)],
-            )
-            .await?;
-        let (next, removed): (String, u64) =
-            redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
-        let next = next
-            .parse()
-            .map_err(|_| CacheError::Redis(format!("unexpected SCAN cursor {next:?}")))?;
-        Ok((next, removed))
+        purge_step_by_script(self, pattern, cursor).await
     }
 
     fn reset_connection(&self) {

@@ -13,6 +13,8 @@ use std::time::Duration;
 use super::Backend;
 use super::cluster::ClusterStore;
 use super::redis::RedisStore;
+#[cfg(feature = "upstash")]
+use super::upstash::UpstashStore;
 use crate::error::CacheError;
 
 /// One argument of a Lua script.
@@ -108,6 +110,8 @@ pub(crate) trait RemoteStore: std::fmt::Debug + Send + Sync + 'static {
 pub(crate) enum Remote {
     Redis(RedisStore),
     Cluster(ClusterStore),
+    #[cfg(feature = "upstash")]
+    Upstash(UpstashStore),
 }
 
 /// Runs `$body` with `$store` bound to whichever store `$remote` holds.
@@ -116,6 +120,8 @@ macro_rules! each_remote {
         match $remote {
             Remote::Redis($store) => $body,
             Remote::Cluster($store) => $body,
+            #[cfg(feature = "upstash")]
+            Remote::Upstash($store) => $body,
         }
     };
 }
@@ -214,6 +220,30 @@ pub(crate) fn scan_unlink_script(pattern: &str) -> String {
 
 /// How many keys one `SCAN` step asks for.
 pub(crate) const SCAN_COUNT: i64 = 500;
+
+/// [`RemoteStore::purge_step`] for a store on one server: one run of
+/// [`scan_unlink_script`], so that the `SCAN` step and the `UNLINK` are atomic together.
+pub(crate) async fn purge_step_by_script<S: RemoteStore>(
+    store: &S,
+    pattern: &str,
+    cursor: u64,
+) -> Result<(u64, u64), CacheError> {
+    let script = redis::Script::new(&scan_unlink_script(pattern));
+    let cursor = i64::try_from(cursor).unwrap_or(0);
+    let reply = store
+        .eval(
+            &script,
+            &[],
+            &[ScriptArg::Int(cursor), ScriptArg::Int(SCAN_COUNT)],
+        )
+        .await?;
+    let (next, removed): (String, u64) =
+        redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
+    let next = next
+        .parse()
+        .map_err(|_| CacheError::Redis(format!("unexpected SCAN cursor {next:?}")))?;
+    Ok((next, removed))
+}
 
 #[cfg(test)]
 mod tests {

@@ -21,8 +21,9 @@ pub(crate) struct ConnectionSettings {
     /// Used when a URL carries no user name.
     pub(crate) username: Option<String>,
     pub(crate) connect_timeout: Duration,
-    /// A PEM CA certificate to trust for `rediss://` instead of the webpki roots.
-    #[cfg(feature = "tls")]
+    /// A PEM CA certificate to trust for `rediss://` (and an Upstash `https://` URL)
+    /// instead of the public roots.
+    #[cfg(any(feature = "tls", feature = "upstash"))]
     pub(crate) root_ca: Option<Vec<u8>>,
 }
 
@@ -32,7 +33,7 @@ impl Default for ConnectionSettings {
             password: None,
             username: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            #[cfg(feature = "tls")]
+            #[cfg(any(feature = "tls", feature = "upstash"))]
             root_ca: None,
         }
     }
@@ -44,7 +45,7 @@ impl std::fmt::Debug for ConnectionSettings {
         d.field("password", &self.password.as_ref().map(|_| "***"))
             .field("username", &self.username)
             .field("connect_timeout", &self.connect_timeout);
-        #[cfg(feature = "tls")]
+        #[cfg(any(feature = "tls", feature = "upstash"))]
         d.field("tls_root_ca", &self.root_ca.as_ref().map(|_| "set"));
         d.finish()
     }
@@ -111,16 +112,17 @@ pub(crate) fn no_runtime() -> CacheError {
 /// provider on the way, since every connection that needs one starts here.
 pub(crate) fn runtime_for_connections() -> Result<tokio::runtime::Handle, CacheError> {
     let handle = tokio::runtime::Handle::try_current().map_err(|_| no_runtime())?;
-    #[cfg(feature = "tls")]
+    #[cfg(any(feature = "tls", feature = "upstash"))]
     install_crypto_provider();
     Ok(handle)
 }
 
 /// rustls needs a process-wide crypto provider, and cannot pick one by itself when an
 /// application enables several (ring here, aws-lc-rs elsewhere): the first `rediss://`
-/// handshake would panic. Installs ring's unless the application installed one.
-#[cfg(feature = "tls")]
-fn install_crypto_provider() {
+/// handshake (or the Upstash client's construction) would panic. Installs ring's unless
+/// the application installed one.
+#[cfg(any(feature = "tls", feature = "upstash"))]
+pub(crate) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err means another thread installed one first: fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -139,10 +141,17 @@ pub(crate) fn diagnose_url(url: &str) -> Option<String> {
     };
     match scheme {
         "redis" | "rediss" | "valkey" | "valkeys" | "redis+unix" | "valkey+unix" | "unix" => {}
+        "http" | "https" if cfg!(feature = "upstash") => {
+            return Some(format!(
+                "unsupported scheme '{scheme}' for a Redis URL: a REST URL is used with \
+                 CACHE_PROVIDER=upstash (or the builder's upstash()); or give the \
+                 redis:// or rediss:// endpoint"
+            ));
+        }
         "http" | "https" => {
             return Some(format!(
-                "unsupported scheme '{scheme}': an Upstash REST URL is not a Redis protocol \
-                 endpoint; use the redis:// or rediss:// endpoint"
+                "unsupported scheme '{scheme}': the Upstash REST API needs cacheward's \
+                 `upstash` feature; or give the redis:// or rediss:// endpoint"
             ));
         }
         other => {
@@ -221,7 +230,7 @@ mod tests {
             ("", "empty"),
             ("localhost:6379", "missing scheme"),
             ("http://h:1", "unsupported scheme 'http'"),
-            ("https://x.upstash.io", "Upstash"),
+            ("https://x.upstash.io", "upstash"),
             ("redis://:hunter2@", "missing host"),
             ("redis://:hunter2@host:notaport", "invalid port 'notaport'"),
             ("redis://:hunter2@host:99999", "invalid port '99999'"),

@@ -95,7 +95,7 @@ impl RateLimiter {
     /// A limiter for `bucket` (a name for what is limited, e.g. `"login"`), counting
     /// with `algorithm` in `cache`.
     ///
-    /// On a Redis or Redis Cluster cache the limits are enforced across every
+    /// On a Redis, Redis Cluster or Upstash cache the limits are enforced across every
     /// process that shares the server. On a memory cache they are enforced in this
     /// process, on state this limiter and its clones share. On a pass-through cache
     /// this is the allow-all limiter: every check is allowed and marked `degraded`.
@@ -106,7 +106,7 @@ impl RateLimiter {
         let backend = cache.backend();
         let enforcing = matches!(
             backend,
-            Backend::Redis | Backend::RedisCluster | Backend::Memory
+            Backend::Redis | Backend::RedisCluster | Backend::Upstash | Backend::Memory
         );
         let local = (backend == Backend::Memory).then(Arc::default);
         let bucket: Arc<str> = Arc::from(bucket.as_ref());

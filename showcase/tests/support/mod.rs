@@ -77,6 +77,11 @@ impl Service {
     pub async fn post(&self, path: &str, body: &str) -> Reply {
         call(self.addr, "POST", path, Some(body)).await
     }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Reply {
+        call(self.addr, "DELETE", path, None).await
+    }
 }
 
 impl Drop for Service {

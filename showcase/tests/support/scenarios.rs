@@ -95,6 +95,31 @@ pub async fn read_through_and_invalidation(s: &Service) {
         s.get("/tenants/acme/users/u2/config").await.json()["model"],
         "gpt-4o"
     );
+
+    // Deleting the tenant's configs drops every cached config of the tenant at once
+    // (one tag), though the service never listed which users had one.
+    let other = s
+        .put("/tenants/globex/config", r#"{"model": "gpt-4o-mini"}"#)
+        .await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    assert_eq!(s.get("/tenants/globex/config").await.status, 200);
+    assert_eq!(s.get("/tenants/acme/config").await.status, 200);
+    let deleted = s.delete("/tenants/acme/configs").await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(deleted.json(), json!({"tenant_id": "acme", "deleted": 2}));
+    for path in [
+        "/tenants/acme/config",
+        "/tenants/acme/users/u1/config",
+        "/tenants/acme/users/u2/config",
+    ] {
+        assert_eq!(s.get(path).await.status, 404, "{path} after the delete");
+    }
+    let q = s.queries();
+    assert_eq!(
+        s.get("/tenants/globex/config").await.json()["model"],
+        "gpt-4o-mini"
+    );
+    assert_eq!(s.queries(), q, "another tenant's entry is still cached");
 }
 
 /// Bad input is a 400 with a JSON error, never a 500; absent rows and routes are 404s.

@@ -470,17 +470,12 @@ pub async fn purge_prefix_on_memory_and_pass_through_is_zero() {
     assert_eq!(Cache::pass_through().purge_prefix("x").await, 0);
 }
 
-/// `health` pings the server, or the cluster, and names the backend.
+/// `health` pings the server, the cluster or the REST front, and names the backend.
 pub async fn health(target: &Target) {
     let cache = warm_cache(target).await;
     let health = cache.health().await;
     assert!(health.healthy, "{health:?}");
-    let backend = if target.is_cluster() {
-        Backend::RedisCluster
-    } else {
-        Backend::Redis
-    };
-    assert_eq!(health.backend, backend);
+    assert_eq!(health.backend, target.backend());
     assert!(health.latency.is_some());
 }
 

@@ -19,8 +19,8 @@ use crate::{LogCapture, RedisServer, Target, exclusive};
 /// the limiter decides under heavy concurrency on a small shared machine, and a check
 /// that timed out would fail open (and might still be counted by Redis later).
 fn cache(target: &Target) -> Cache {
-    Cache::builder()
-        .redis_url(target.url())
+    target
+        .builder()
         .deadline(Duration::from_secs(2))
         .build()
         .expect("the target's URL is valid")

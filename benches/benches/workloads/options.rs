@@ -1,0 +1,171 @@
+//! Workload 1b, what the template options cost on a hit: tags, refresh-ahead with
+//! stale-if-error, and the near cache, each against the plain generated decorator in
+//! the same round.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use cacheward_benches::policy::BackingStore;
+use cacheward_benches::report::{
+    self, Check, Metric, Section, Verdict, ratio, ratio_runs,
+};
+use cacheward_tests::RedisServer;
+
+use crate::sweep::{measure_clean, sweep};
+use crate::variant::{Keys, Subjects, Variant};
+use crate::{CONCURRENCY, Config, bench_cache};
+
+/// The hit path of each option at 1 and 64 tasks.
+pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
+    let url = server.url();
+    let mut subjects = Subjects::new(&url, bench_cache(&url), BackingStore::instant()).await;
+    subjects.load_tenants().await;
+    subjects.add_near_cache(&url).await;
+    let subjects = Arc::new(subjects);
+    let variants = [
+        Variant::Generated,
+        Variant::Tagged,
+        Variant::Fresh,
+        Variant::Near,
+        Variant::NearBare,
+    ];
+    let sweep = sweep("template options", cfg, &CONCURRENCY, &variants, |v, tasks, _| {
+        let subjects = &subjects;
+        async move {
+            let calls = subjects.inner.calls();
+            let near_cache = &subjects.near.as_ref().expect("added above").cache;
+            let near_before = near_cache.stats();
+            let (s, ok) = measure_clean(subjects, v, Keys::Tenants, tasks, cfg).await;
+            let near = near_cache.stats();
+            // Every near read was served by the near cache (warm-up included), none
+            // timed out on its way to Redis.
+            let near_ok = v != Variant::Near
+                || (near.near_hits - near_before.near_hits >= s.ops
+                    && near.errors == near_before.errors
+                    && near.timeouts == near_before.timeouts);
+            if !near_ok {
+                eprintln!("near cache cell not all near hits: {near_before:?} -> {near:?}");
+            }
+            (s, ok && near_ok && subjects.inner.calls() == calls)
+        }
+    })
+    .await;
+    let runs = &sweep.runs;
+    let names = [
+        (Variant::Generated, "(b) plain template (one `GET`)"),
+        (
+            Variant::Tagged,
+            "(t) tagged template (`GET` and the tag counters, one script)",
+        ),
+        (
+            Variant::Fresh,
+            "(f) refresh-ahead + stale-if-error (`GET` + `PTTL`, one script)",
+        ),
+        (
+            Variant::Near,
+            "(n) plain template, near cache on (in-process hit)",
+        ),
+        (
+            Variant::NearBare,
+            "(q) bare `quick_cache` get of an `Arc` (the physical limit)",
+        ),
+    ];
+    let mut md = String::from("### 1b. What template options cost on a hit\n\n");
+    md.push_str(&report::rerun_note(sweep.rerun));
+    md.push_str(
+        "The same 1,000 pre-loaded policies as workload 1, read through the generated \
+         decorator under templates with each option; every read a hit. (n) is the plain \
+         template on a cache built with `near_cache(2000)`: the cell is valid only if every \
+         read was a near hit. (q) is a `quick_cache` get of an `Arc<TenantLlmPolicy>`, no \
+         decoding: what an in-process tier cannot beat. A near hit decodes the entry's \
+         bytes into the caller's owned value, which (q) does not.\n\n",
+    );
+    for tasks in CONCURRENCY {
+        let _ = writeln!(
+            md,
+            "**{tasks} task{}** (medians over {} rounds):\n",
+            if tasks == 1 { "" } else { "s" },
+            cfg.rounds
+        );
+        md.push_str(&report::summary_table(runs, tasks, &names));
+        md.push('\n');
+    }
+    md.push_str("Ratios, taken within each round (median, and range over rounds):\n\n");
+    let rows: &[(&str, Variant, Variant, Metric)] = &[
+        (
+            "**t/b p50** (tagged hit vs plain hit)",
+            Variant::Tagged,
+            Variant::Generated,
+            report::p50_us,
+        ),
+        (
+            "t/b throughput",
+            Variant::Tagged,
+            Variant::Generated,
+            report::throughput,
+        ),
+        (
+            "**f/b p50** (refresh-ahead hit vs plain hit)",
+            Variant::Fresh,
+            Variant::Generated,
+            report::p50_us,
+        ),
+        (
+            "f/b throughput",
+            Variant::Fresh,
+            Variant::Generated,
+            report::throughput,
+        ),
+        (
+            "**b/n p50** (Redis hit vs near hit: the speed-up)",
+            Variant::Generated,
+            Variant::Near,
+            report::p50_us,
+        ),
+        (
+            "n/b throughput (near vs Redis)",
+            Variant::Near,
+            Variant::Generated,
+            report::throughput,
+        ),
+        (
+            "**n/q p50** (near hit vs the physical limit)",
+            Variant::Near,
+            Variant::NearBare,
+            report::p50_us,
+        ),
+    ];
+    md.push_str(&report::ratio_table(runs, &CONCURRENCY, &rows));
+    let at = |tasks, num, den, f: Metric| ratio_runs(runs, tasks, num, den, f).0;
+    let tagged = at(1, Variant::Tagged, Variant::Generated, report::p50_us);
+    let fresh = at(1, Variant::Fresh, Variant::Generated, report::p50_us);
+    let speedup = at(1, Variant::Generated, Variant::Near, report::p50_us);
+    let limit = at(1, Variant::Near, Variant::NearBare, report::p50_us);
+    let checks = vec![
+        Check {
+            target: "tagged hit, 1 task: one round trip, p50 ≤ 1.3× a plain hit (t/b)".into(),
+            measured: ratio(tagged),
+            verdict: Verdict::from_bool(tagged <= 1.3),
+        },
+        Check {
+            target: "refresh-ahead hit, 1 task: one round trip, p50 ≤ 1.3× a plain hit (f/b)"
+                .into(),
+            measured: ratio(fresh),
+            verdict: Verdict::from_bool(fresh <= 1.3),
+        },
+        Check {
+            target: "near hit, 1 task: ≥ 50× faster than a Redis hit (b/n p50)".into(),
+            measured: ratio(speedup),
+            verdict: Verdict::from_bool(speedup >= 50.0),
+        },
+        Check {
+            target: "near hit, 1 task: within 2× of a bare quick_cache get (n/q p50)".into(),
+            measured: ratio(limit),
+            verdict: Verdict::from_bool(limit <= 2.0),
+        },
+    ];
+    Section {
+        markdown: md,
+        checks,
+    }
+}
