@@ -127,11 +127,16 @@ impl UpstashFront {
         token: &str,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> UpstashFront {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind the front's port");
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking listener");
-        let listener = TcpListener::from_std(listener).expect("inside a tokio runtime");
+        // As deep a backlog as tokio's `bind` gives: scenarios open many connections
+        // at once, and a SYN dropped from a full queue is retried only after a second.
+        // SO_REUSEADDR, as tokio's `bind` sets it, so that `restart` can listen on the
+        // port again while the killed front's connections linger in TIME_WAIT.
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket for the front");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("bind the front's port");
+        let listener = socket.listen(1024).expect("inside a tokio runtime");
         let addr = listener.local_addr().expect("front address");
         let shared = Arc::new(Shared {
             token: token.to_owned(),

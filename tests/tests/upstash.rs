@@ -175,7 +175,9 @@ async fn scripts_run_as_evalsha_and_are_loaded_once() {
     );
     for _ in 0..3 {
         let v: String = cache
-            .get_or_set("copilot:ai:response:7f3a", HOUR, || async { "answer".to_owned() })
+            .get_or_set("copilot:ai:response:7f3a", HOUR, || async {
+                "answer".to_owned()
+            })
             .await;
         assert_eq!(v, "answer");
         cache.del("copilot:ai:response:7f3a").await;

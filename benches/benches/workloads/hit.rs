@@ -5,9 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use cacheward_benches::policy::BackingStore;
-use cacheward_benches::report::{
-    self, Check, Metric, Section, Verdict, ratio, ratio_runs,
-};
+use cacheward_benches::report::{self, Check, Metric, Section, Verdict, ratio, ratio_runs};
 use cacheward_tests::RedisServer;
 
 use crate::sweep::{measure_clean, sweep};
@@ -126,10 +124,22 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             report::throughput,
         ),
     ];
-    md.push_str(&report::ratio_table(runs, &CONCURRENCY, &rows));
-    let (ba, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Floor, report::throughput);
+    md.push_str(&report::ratio_table(runs, &CONCURRENCY, rows));
+    let (ba, _) = ratio_runs(
+        runs,
+        64,
+        Variant::Generated,
+        Variant::Floor,
+        report::throughput,
+    );
     let (ba99, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Floor, report::p99_us);
-    let (bc, _) = ratio_runs(runs, 64, Variant::Generated, Variant::Cached, report::throughput);
+    let (bc, _) = ratio_runs(
+        runs,
+        64,
+        Variant::Generated,
+        Variant::Cached,
+        report::throughput,
+    );
     let checks = vec![
         Check {
             target: "hit, 64 tasks: ≥ 0.95× the floor's throughput (b/a)".into(),

@@ -6,9 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use cacheward_benches::policy::BackingStore;
-use cacheward_benches::report::{
-    self, Check, Metric, Section, Verdict, ratio, ratio_runs,
-};
+use cacheward_benches::report::{self, Check, Metric, Section, Verdict, ratio, ratio_runs};
 use cacheward_tests::RedisServer;
 
 use crate::sweep::{measure_clean, sweep};
@@ -29,26 +27,32 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         Variant::Near,
         Variant::NearBare,
     ];
-    let sweep = sweep("template options", cfg, &CONCURRENCY, &variants, |v, tasks, _| {
-        let subjects = &subjects;
-        async move {
-            let calls = subjects.inner.calls();
-            let near_cache = &subjects.near.as_ref().expect("added above").cache;
-            let near_before = near_cache.stats();
-            let (s, ok) = measure_clean(subjects, v, Keys::Tenants, tasks, cfg).await;
-            let near = near_cache.stats();
-            // Every near read was served by the near cache (warm-up included), none
-            // timed out on its way to Redis.
-            let near_ok = v != Variant::Near
-                || (near.near_hits - near_before.near_hits >= s.ops
-                    && near.errors == near_before.errors
-                    && near.timeouts == near_before.timeouts);
-            if !near_ok {
-                eprintln!("near cache cell not all near hits: {near_before:?} -> {near:?}");
+    let sweep = sweep(
+        "template options",
+        cfg,
+        &CONCURRENCY,
+        &variants,
+        |v, tasks, _| {
+            let subjects = &subjects;
+            async move {
+                let calls = subjects.inner.calls();
+                let near_cache = &subjects.near.as_ref().expect("added above").cache;
+                let near_before = near_cache.stats();
+                let (s, ok) = measure_clean(subjects, v, Keys::Tenants, tasks, cfg).await;
+                let near = near_cache.stats();
+                // Every near read was served by the near cache (warm-up included), none
+                // timed out on its way to Redis.
+                let near_ok = v != Variant::Near
+                    || (near.near_hits - near_before.near_hits >= s.ops
+                        && near.errors == near_before.errors
+                        && near.timeouts == near_before.timeouts);
+                if !near_ok {
+                    eprintln!("near cache cell not all near hits: {near_before:?} -> {near:?}");
+                }
+                (s, ok && near_ok && subjects.inner.calls() == calls)
             }
-            (s, ok && near_ok && subjects.inner.calls() == calls)
-        }
-    })
+        },
+    )
     .await;
     let runs = &sweep.runs;
     let names = [
@@ -135,7 +139,7 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             report::p50_us,
         ),
     ];
-    md.push_str(&report::ratio_table(runs, &CONCURRENCY, &rows));
+    md.push_str(&report::ratio_table(runs, &CONCURRENCY, rows));
     let at = |tasks, num, den, f: Metric| ratio_runs(runs, tasks, num, den, f).0;
     let tagged = at(1, Variant::Tagged, Variant::Generated, report::p50_us);
     let fresh = at(1, Variant::Fresh, Variant::Generated, report::p50_us);

@@ -51,6 +51,16 @@ pub(crate) struct UpstashStore {
     display_url: String,
 }
 
+/// Marks the client cold when dropped: an operation that did not get its answer (an
+/// error, or dropped at its deadline) may have cost the pool its live connection.
+struct ColdUnlessAnswered<'a>(&'a AtomicBool);
+
+impl Drop for ColdUnlessAnswered<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 /// The HTTP client and what is known of its connections.
 struct Http {
     client: reqwest::Client,
@@ -189,6 +199,9 @@ impl UpstashStore {
     async fn post(&self, url: &reqwest::Url, body: Vec<u8>) -> Result<serde_json::Value, Reply> {
         let http = self.http.load_full();
         self.warm_up(&http);
+        // An operation dropped at its deadline closes the connection it was using, which
+        // may have been the pool's only one: the client is cold again unless it answers.
+        let cold_unless_answered = ColdUnlessAnswered(&http.warm);
         let sent = http
             .client
             .post(url.clone())
@@ -199,20 +212,16 @@ impl UpstashStore {
             .send()
             .await;
         let response = match sent {
-            Ok(r) => {
-                http.warm.store(true, Ordering::Relaxed);
-                r
-            }
-            Err(e) => {
-                http.warm.store(false, Ordering::Relaxed);
-                return Err(Reply::Failed(transport_error(&e)));
-            }
+            Ok(r) => r,
+            Err(e) => return Err(Reply::Failed(transport_error(&e))),
         };
         let status = response.status();
         let bytes = response
             .bytes()
             .await
             .map_err(|e| Reply::Failed(transport_error(&e)))?;
+        std::mem::forget(cold_unless_answered);
+        http.warm.store(true, Ordering::Relaxed);
         match status.as_u16() {
             200 => serde_json::from_slice(&bytes)
                 .map_err(|e| Reply::Failed(protocol_error(format!("the reply is not JSON: {e}")))),
