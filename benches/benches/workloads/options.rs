@@ -40,14 +40,15 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
                 let near_before = near_cache.stats();
                 let (s, ok) = measure_clean(subjects, v, Keys::Tenants, tasks, cfg).await;
                 let near = near_cache.stats();
-                // Every near read was served by the near cache (warm-up included), none
-                // timed out on its way to Redis.
+                // Near reads were served by the near cache (at most 1% went to Redis),
+                // none timed out on its way there.
                 let near_ok = v != Variant::Near
                     || (near.near_hits - near_before.near_hits >= s.ops
+                        && near.hits - near_before.hits <= s.ops / 100
                         && near.errors == near_before.errors
                         && near.timeouts == near_before.timeouts);
                 if !near_ok {
-                    eprintln!("near cache cell not all near hits: {near_before:?} -> {near:?}");
+                    eprintln!("near cache cell not near hits: {near_before:?} -> {near:?}");
                 }
                 (s, ok && near_ok && subjects.inner.calls() == calls)
             }
@@ -79,8 +80,8 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
     md.push_str(
         "The same 1,000 pre-loaded policies as workload 1, read through the generated \
          decorator under templates with each option; every read a hit. (n) is the plain \
-         template on a cache built with `near_cache(2000)`: the cell is valid only if every \
-         read was a near hit. (q) is a `quick_cache` get of an `Arc<TenantLlmPolicy>`, no \
+         template on a cache built with `near_cache(2000)` (entries up to 300 s old): the \
+         cell is valid only if at least 99% of its reads were near hits. (q) is a `quick_cache` get of an `Arc<TenantLlmPolicy>`, no \
          decoding: what an in-process tier cannot beat. A near hit decodes the entry's \
          bytes into the caller's owned value, which (q) does not.\n\n",
     );

@@ -55,6 +55,8 @@ pub fn run(v: Variant, ops: u64, tasks: usize, url: Option<&str>) {
                     for i in 0..per_task {
                         let tenant = s.tenant(Keys::Tenants, v, task, task * 7_919 + i);
                         found += usize::from(op(&s, &mut conn, &tenant).await);
+                        tokio::task::consume_budget().await; // see sweep::measure
+
                     }
                     found
                 })

@@ -348,8 +348,11 @@ impl Subjects {
     /// Builds [`Subjects::near`]: a cache on `url` with a near cache, warmed with every
     /// tenant once its invalidation feed is up, and the bare `quick_cache` beside it.
     pub async fn add_near_cache(&mut self, url: &str) {
+        // Entries as old as the Redis TTL (the default maximum age, 10 s, would send
+        // each key back to Redis every 10 s of the run).
         let cache = crate::bench_builder(url)
             .near_cache(2 * TENANTS)
+            .near_cache_max_age(Duration::from_secs(300))
             .build()
             .expect("cache url");
         let near = NearSubjects {
