@@ -20,7 +20,7 @@ use redis::FromRedisValue;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Backend;
-use super::remote::{PurgeNode, RemoteStore, ScriptArg, purge_step_by_script};
+use super::remote::{RemoteStore, ScriptArg, invocation};
 use super::settings::{ConnectionSettings, runtime_for_connections};
 use crate::error::{CacheError, ConfigError};
 
@@ -221,28 +221,9 @@ impl RemoteStore for RedisStore {
         args: &[ScriptArg<'_>],
     ) -> Result<redis::Value, CacheError> {
         let mut c = self.manager()?;
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(*k);
-        }
-        for a in args {
-            inv.arg(*a);
-        }
-        Ok(inv.invoke_async(&mut c).await?)
+        Ok(invocation(script, keys, args).invoke_async(&mut c).await?)
     }
 
-    async fn purge_nodes(&self) -> Result<Vec<PurgeNode>, CacheError> {
-        Ok(vec![PurgeNode::Server])
-    }
-
-    async fn purge_step(
-        &self,
-        _node: &PurgeNode,
-        pattern: &str,
-        cursor: u64,
-    ) -> Result<(u64, u64), CacheError> {
-        purge_step_by_script(self, pattern, cursor).await
-    }
 
     fn reset_connection(&self) {
         let _init = self.init.lock().unwrap_or_else(PoisonError::into_inner);

@@ -88,16 +88,25 @@ pub(crate) trait RemoteStore: std::fmt::Debug + Send + Sync + 'static {
         keys: &[&str],
         args: &[ScriptArg<'_>],
     ) -> impl Future<Output = Result<redis::Value, CacheError>> + Send;
-    /// The nodes a purge visits, in order.
-    fn purge_nodes(&self) -> impl Future<Output = Result<Vec<PurgeNode>, CacheError>> + Send;
+    /// The nodes a purge visits, in order: by default the one server.
+    fn purge_nodes(&self) -> impl Future<Output = Result<Vec<PurgeNode>, CacheError>> + Send {
+        std::future::ready(Ok(vec![PurgeNode::Server]))
+    }
     /// One `SCAN` step on `node` from `cursor` with the glob `pattern`, and the
-    /// `UNLINK` of what it found: `(next cursor, keys removed)`; cursor 0 ends.
+    /// `UNLINK` of what it found: `(next cursor, keys removed)`; cursor 0 ends. By
+    /// default one run of [`scan_unlink_script`] on the one server (the step and the
+    /// `UNLINK` atomic together).
     fn purge_step(
         &self,
-        node: &PurgeNode,
+        _node: &PurgeNode,
         pattern: &str,
         cursor: u64,
-    ) -> impl Future<Output = Result<(u64, u64), CacheError>> + Send;
+    ) -> impl Future<Output = Result<(u64, u64), CacheError>> + Send
+    where
+        Self: Sized,
+    {
+        purge_step_by_script(self, pattern, cursor)
+    }
     /// Drops the current connection(s) so that the next operation starts afresh. Called
     /// before a breaker probe when the client cannot be trusted to recover by itself
     /// (refused credentials, or the previous probe also timed out: a silent network
@@ -221,9 +230,24 @@ pub(crate) fn scan_unlink_script(pattern: &str) -> String {
 /// How many keys one `SCAN` step asks for.
 pub(crate) const SCAN_COUNT: i64 = 500;
 
-/// [`RemoteStore::purge_step`] for a store on one server: one run of
-/// [`scan_unlink_script`], so that the `SCAN` step and the `UNLINK` are atomic together.
-pub(crate) async fn purge_step_by_script<S: RemoteStore>(
+/// `script` with its `keys` and `args`, ready to invoke on a connection.
+pub(crate) fn invocation<'a>(
+    script: &'a redis::Script,
+    keys: &[&str],
+    args: &[ScriptArg<'_>],
+) -> redis::ScriptInvocation<'a> {
+    let mut inv = script.prepare_invoke();
+    for k in keys {
+        inv.key(*k);
+    }
+    for a in args {
+        inv.arg(*a);
+    }
+    inv
+}
+
+/// The default [`RemoteStore::purge_step`]: one run of [`scan_unlink_script`].
+async fn purge_step_by_script<S: RemoteStore>(
     store: &S,
     pattern: &str,
     cursor: u64,

@@ -31,7 +31,7 @@ use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Value};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
 use super::Backend;
-use super::remote::{PurgeNode, RemoteStore, ScriptArg, purge_step_by_script};
+use super::remote::{RemoteStore, ScriptArg, invocation};
 use super::settings::ConnectionSettings;
 use crate::error::{CacheError, ConfigError};
 
@@ -520,28 +520,9 @@ impl RemoteStore for UpstashStore {
         keys: &[&str],
         args: &[ScriptArg<'_>],
     ) -> Result<Value, CacheError> {
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(*k);
-        }
-        for a in args {
-            inv.arg(*a);
-        }
-        Ok(inv.invoke_async(&mut self.conn()).await?)
+        Ok(invocation(script, keys, args).invoke_async(&mut self.conn()).await?)
     }
 
-    async fn purge_nodes(&self) -> Result<Vec<PurgeNode>, CacheError> {
-        Ok(vec![PurgeNode::Server])
-    }
-
-    async fn purge_step(
-        &self,
-        _node: &PurgeNode,
-        pattern: &str,
-        cursor: u64,
-    ) -> Result<(u64, u64), CacheError> {
-        purge_step_by_script(self, pattern, cursor).await
-    }
 
     /// Replaces the client, closing every pooled connection (a half-open one would
     /// otherwise be reused until the operating system gives up on it).
