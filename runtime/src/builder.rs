@@ -335,12 +335,16 @@ impl CacheBuilder {
             }
             (_, None) => None,
         };
-        let mut tuning = self.tuning(near);
+        let tuning = self.tuning(near);
         // JSON strings cannot carry the binary frames of compressed values.
         #[cfg(feature = "upstash")]
-        if matches!(remote, Remote::Upstash(_)) {
-            tuning.compress_above = None;
-        }
+        let tuning = match remote {
+            Remote::Upstash(_) => Tuning {
+                compress_above: None,
+                ..tuning
+            },
+            _ => tuning,
+        };
         let guard = Guarded::new(remote, &self.guard_config());
         Ok(Cache::from_parts(Store::Remote(guard), tuning))
     }
