@@ -224,7 +224,6 @@ impl RemoteStore for RedisStore {
         Ok(invocation(script, keys, args).invoke_async(&mut c).await?)
     }
 
-
     fn reset_connection(&self) {
         let _init = self.init.lock().unwrap_or_else(PoisonError::into_inner);
         if self.conn.swap(None).is_some() {

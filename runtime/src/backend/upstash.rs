@@ -520,9 +520,10 @@ impl RemoteStore for UpstashStore {
         keys: &[&str],
         args: &[ScriptArg<'_>],
     ) -> Result<Value, CacheError> {
-        Ok(invocation(script, keys, args).invoke_async(&mut self.conn()).await?)
+        Ok(invocation(script, keys, args)
+            .invoke_async(&mut self.conn())
+            .await?)
     }
-
 
     /// Replaces the client, closing every pooled connection (a half-open one would
     /// otherwise be reused until the operating system gives up on it).
