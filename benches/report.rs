@@ -69,6 +69,19 @@ pub fn us_f(micros: f64) -> String {
     }
 }
 
+/// Milliseconds: one decimal under 100 ms (`"23.4 ms"`), whole milliseconds under 10 s
+/// (`"412 ms"`), seconds with two decimals above (`"12.35 s"`).
+pub fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1e3)
+    }
+}
+
 /// Operations per second, rounded (`"48,210"`), or `"-"` for NaN.
 pub fn ops(per_sec: f64) -> String {
     if per_sec.is_nan() {
@@ -344,6 +357,9 @@ mod tests {
         assert_eq!(us(Duration::from_nanos(12_345)), "12.3");
         assert_eq!(ratio(0.966), "0.97×");
         assert_eq!(ratio(f64::NAN), "-");
+        assert_eq!(ms(Duration::from_micros(23_440)), "23.4 ms");
+        assert_eq!(ms(Duration::from_micros(412_300)), "412 ms");
+        assert_eq!(ms(Duration::from_millis(12_346)), "12.35 s");
     }
 
     #[test]
