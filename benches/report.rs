@@ -310,9 +310,18 @@ pub fn machine() -> String {
 }
 
 /// Replaces the section `name` of the file at `path` with `content` (see [`splice`]).
+/// A relative `path` that does not exist is taken from the workspace's root (cargo runs
+/// benches in the package's directory, so `--doc docs/x.md` means the workspace's).
 /// Panics if the file cannot be read or written or has no such section.
 pub fn splice_file(path: &std::path::Path, name: &str, content: &str) {
-    let doc = std::fs::read_to_string(path).expect("read the doc to update");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = if path.is_relative() && !path.exists() {
+        &root.join(path)
+    } else {
+        path
+    };
+    let doc = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {} to update it: {e}", path.display()));
     let updated = splice(&doc, name, content).expect("splice the tables");
     std::fs::write(path, updated).expect("write the doc");
     eprintln!("updated {}", path.display());

@@ -537,7 +537,37 @@ fn signed(t: Duration, from: Duration) -> f64 {
     t.as_secs_f64() - from.as_secs_f64()
 }
 
+/// With `FAULTS_TRACE=1`, prints instance 0's reads per 100 ms around the fault.
+fn trace(rec: &Recorded, m: &Marks) {
+    if std::env::var_os("FAULTS_TRACE").is_none() {
+        return;
+    }
+    for w in rec.samples.windows(11).step_by(10) {
+        let (a, b) = (&w[0].counters[0], &w[10].counters[0]);
+        let calls = rec
+            .calls
+            .iter()
+            .filter(|c| c.instance == 0 && c.start >= w[0].at && c.start < w[10].at);
+        let slow = calls
+            .clone()
+            .filter(|c| c.latency > DEFAULT_DEADLINE)
+            .count();
+        let worst = calls.map(|c| c.latency).max().unwrap_or_default();
+        eprintln!(
+            "  {:+.2} s: hits {:>4} misses {:>4} errors {:>3} openings {} pending {} slow {slow:>3} worst {}",
+            signed(w[0].at, m.reference),
+            b.hits - a.hits,
+            b.misses - a.misses,
+            b.errors - a.errors,
+            b.openings,
+            b.pending,
+            ms(worst),
+        );
+    }
+}
+
 fn analyse(rec: Recorded, m: Marks, mut r: RunResult) -> RunResult {
+    trace(&rec, &m);
     let baseline = rec
         .calls
         .iter()
@@ -653,26 +683,19 @@ fn count_cell(values: &[u64]) -> String {
 /// The "what a caller sees" cell: what the counters and the answers say.
 fn sees_cell(fault: Fault, runs: &[RunResult]) -> String {
     let per = |f: &dyn Fn(&RunResult) -> u64| count_cell(&runs.iter().map(f).collect::<Vec<_>>());
-    let mut parts = Vec::new();
-    parts.push(format!(
+    let mut parts = vec![format!(
         "{} calls over the deadline",
         per(&|r| r.over_deadline as u64)
-    ));
-    parts.push(format!("breaker opened {}×", per(&|r| r.openings)));
-    parts.push(format!(
-        "{} failed Redis operations counted",
-        per(&|r| r.cache_errors)
-    ));
+    )];
     match fault {
         Fault::PartitionWrite => {
-            parts.push(format!(
-                "writer kept {} invalidations pending, served 0 stale values (stale: {})",
-                per(&|r| r.pending_kept.unwrap_or(0)),
-                per(&|r| r.stale[0] as u64),
-            ));
             let fresh: Vec<f64> = runs.iter().filter_map(|r| r.other_fresh_after).collect();
             parts.push(format!(
-                "the other instance served {} stale values (the old budget, as Redis held it) and read the new one {} after the heal (median {})",
+                "the writer kept {} invalidations pending and served {} stale values; \
+                 the other instance served {} stale values (the old budget, as Redis held it) \
+                 and read the new one {} after the heal (median {})",
+                per(&|r| r.pending_kept.unwrap_or(0)),
+                per(&|r| r.stale[0] as u64),
                 per(&|r| r.stale.get(1).copied().unwrap_or(0) as u64),
                 secs(fresh.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
                 secs(median(&fresh)),
@@ -683,6 +706,11 @@ fn sees_cell(fault: Fault, runs: &[RunResult]) -> String {
             per(&|r| r.stale.iter().sum::<usize>() as u64)
         )),
     }
+    parts.push(format!(
+        "cache: breaker opened {}×, {} failed Redis operations counted",
+        per(&|r| r.openings),
+        per(&|r| r.cache_errors)
+    ));
     if fault == Fault::ClusterFailover {
         let took: Vec<Duration> = runs.iter().filter_map(|r| r.failover_took).collect();
         parts.push(format!(
@@ -692,7 +720,7 @@ fn sees_cell(fault: Fault, runs: &[RunResult]) -> String {
     }
     if fault == Fault::ClientKill {
         parts.push(format!(
-            "{} connections dropped",
+            "connections the server dropped: {}",
             per(&|r| r.killed.unwrap_or(0))
         ));
     }
