@@ -123,7 +123,7 @@ impl Fault {
             Fault::HalfOpen | Fault::PartitionWrite => "the heal",
             Fault::Oom => "`maxmemory 0`",
             Fault::WrongPassword => "the password's restore",
-            Fault::ClientKill | Fault::ClusterFailover => "the fault (it heals itself)",
+            Fault::ClientKill | Fault::ClusterFailover => "the fault, which heals itself",
         }
     }
 }
