@@ -148,6 +148,63 @@ impl PolicyStore for BackingStore {
     }
 }
 
+/// A backing store whose policies change, for measuring stale reads: every tenant's
+/// `monthly_token_budget` starts at the sample's and [`VersionedStore::raise_budget`]
+/// raises it by one token (a write to the database). Reads sleep `latency` (tokio
+/// timer), then read the current budget; calls are counted.
+#[derive(Debug)]
+pub struct VersionedStore {
+    latency: Duration,
+    raised: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    calls: AtomicU64,
+}
+
+impl VersionedStore {
+    /// A store that answers after `latency`.
+    pub fn with_latency(latency: Duration) -> Self {
+        VersionedStore {
+            latency,
+            raised: Default::default(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// The budget the database holds for `tenant` now.
+    pub fn budget(&self, tenant: &str) -> u64 {
+        let base = TenantLlmPolicy::sample(tenant).monthly_token_budget;
+        base + self.raised().get(tenant).copied().unwrap_or(0)
+    }
+
+    /// Raises `tenant`'s budget by one token; returns the new budget.
+    pub fn raise_budget(&self, tenant: &str) -> u64 {
+        *self.raised().entry(tenant.to_owned()).or_default() += 1;
+        self.budget(tenant)
+    }
+
+    /// How many times `get_policy` was called.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn raised(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.raised.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl PolicyStore for VersionedStore {
+    async fn get_policy(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        Ok(Some(TenantLlmPolicy {
+            monthly_token_budget: self.budget(tenant_id),
+            ..TenantLlmPolicy::sample(tenant_id)
+        }))
+    }
+}
+
 #[async_trait::async_trait]
 impl<S: PolicyStore + ?Sized> PolicyStore for std::sync::Arc<S> {
     async fn get_policy(&self, tenant_id: &str) -> Result<Option<TenantLlmPolicy>, StoreError> {
@@ -223,6 +280,18 @@ mod tests {
         let store = CachingPolicyStore::new(inner.clone(), cache);
         assert_eq!(store.get_policy("a:b").await, Ok(Some(policy)));
         assert_eq!(inner.calls(), 0, "a hit never reaches the inner store");
+    }
+
+    #[tokio::test]
+    async fn a_versioned_store_answers_the_budget_of_its_last_write() {
+        let db = VersionedStore::with_latency(Duration::ZERO);
+        let base = TenantLlmPolicy::sample("t").monthly_token_budget;
+        assert_eq!(db.budget("t"), base);
+        assert_eq!(db.raise_budget("t"), base + 1);
+        let read = db.get_policy("t").await.unwrap().unwrap();
+        assert_eq!(read.monthly_token_budget, base + 1);
+        assert_eq!(db.budget("other"), base);
+        assert_eq!(db.calls(), 1);
     }
 
     #[test]

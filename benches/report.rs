@@ -69,6 +69,19 @@ pub fn us_f(micros: f64) -> String {
     }
 }
 
+/// Milliseconds: one decimal under 100 ms (`"23.4 ms"`), whole milliseconds under 10 s
+/// (`"412 ms"`), seconds with two decimals above (`"12.35 s"`).
+pub fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1e3)
+    }
+}
+
 /// Operations per second, rounded (`"48,210"`), or `"-"` for NaN.
 pub fn ops(per_sec: f64) -> String {
     if per_sec.is_nan() {
@@ -297,9 +310,18 @@ pub fn machine() -> String {
 }
 
 /// Replaces the section `name` of the file at `path` with `content` (see [`splice`]).
+/// A relative `path` that does not exist is taken from the workspace's root (cargo runs
+/// benches in the package's directory, so `--doc docs/x.md` means the workspace's).
 /// Panics if the file cannot be read or written or has no such section.
 pub fn splice_file(path: &std::path::Path, name: &str, content: &str) {
-    let doc = std::fs::read_to_string(path).expect("read the doc to update");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = if path.is_relative() && !path.exists() {
+        &root.join(path)
+    } else {
+        path
+    };
+    let doc = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {} to update it: {e}", path.display()));
     let updated = splice(&doc, name, content).expect("splice the tables");
     std::fs::write(path, updated).expect("write the doc");
     eprintln!("updated {}", path.display());
@@ -344,6 +366,9 @@ mod tests {
         assert_eq!(us(Duration::from_nanos(12_345)), "12.3");
         assert_eq!(ratio(0.966), "0.97×");
         assert_eq!(ratio(f64::NAN), "-");
+        assert_eq!(ms(Duration::from_micros(23_440)), "23.4 ms");
+        assert_eq!(ms(Duration::from_micros(412_300)), "412 ms");
+        assert_eq!(ms(Duration::from_millis(12_346)), "12.35 s");
     }
 
     #[test]
