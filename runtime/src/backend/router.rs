@@ -101,6 +101,9 @@ pub(crate) struct SlotMap {
     /// Per slot, an index into `primaries` ([`UNSERVED`] when none serves it).
     owner: Box<[u16]>,
     primaries: Vec<NodeAddr>,
+    /// The primaries that serve at least one slot (computed once per map: a map is
+    /// read on every request and built only on a refresh or a `MOVED`).
+    serving: Vec<NodeAddr>,
 }
 
 impl SlotMap {
@@ -108,7 +111,26 @@ impl SlotMap {
         SlotMap {
             owner: vec![UNSERVED; usize::from(SLOTS)].into_boxed_slice(),
             primaries: Vec::new(),
+            serving: Vec::new(),
         }
+    }
+
+    /// Fills in `serving` once `owner` is complete.
+    fn finish(mut self) -> SlotMap {
+        let mut used = vec![false; self.primaries.len()];
+        for &index in &*self.owner {
+            if let Some(u) = used.get_mut(usize::from(index)) {
+                *u = true;
+            }
+        }
+        self.serving = self
+            .primaries
+            .iter()
+            .zip(used)
+            .filter(|(_, used)| *used)
+            .map(|(a, _)| a.clone())
+            .collect();
+        self
     }
 
     /// The map a `CLUSTER SLOTS` reply describes; `queried` fills in a primary whose
@@ -155,7 +177,7 @@ impl SlotMap {
             }
             map.owner[start..=end].fill(index);
         }
-        Ok(map)
+        Ok(map.finish())
     }
 
     fn index_of(&mut self, addr: NodeAddr) -> u16 {
@@ -179,21 +201,16 @@ impl SlotMap {
         let mut next = SlotMap {
             owner: self.owner.clone(),
             primaries: self.primaries.clone(),
+            serving: Vec::new(),
         };
         let index = next.index_of(addr.clone());
         next.owner[usize::from(slot)] = index;
-        next
+        next.finish()
     }
 
     /// The primaries that serve at least one slot.
-    fn serving(&self) -> Vec<NodeAddr> {
-        let used: HashSet<u16> = self.owner.iter().copied().collect();
-        self.primaries
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| used.contains(&(*i as u16)))
-            .map(|(_, a)| a.clone())
-            .collect()
+    fn serving(&self) -> &[NodeAddr] {
+        &self.serving
     }
 }
 
@@ -291,14 +308,16 @@ impl Router {
             };
             match attempt.await {
                 Ok(map) => {
-                    return Ok(Arc::new(Router {
+                    let router = Arc::new(Router {
                         map: ArcSwap::from_pointee(map),
                         nodes: Mutex::new(HashMap::new()),
                         settings,
                         seeds,
                         refresh: Mutex::new(RefreshState::default()),
                         runtime,
-                    }));
+                    });
+                    router.connect_primaries().await;
+                    return Ok(router);
                 }
                 Err(e) => last_error = Some(e),
             }
@@ -309,6 +328,28 @@ impl Router {
                 "no TCP seed node to connect to",
             ))
         }))
+    }
+
+    /// Connects to every primary of the map at once, concurrently, so that the first
+    /// operations do not each wait for a connection of their own. A primary that
+    /// cannot be reached now is connected to on first use instead.
+    async fn connect_primaries(&self) {
+        let connects = self.primaries().into_iter().map(|addr| async move {
+            let client = self.settings.client(&addr).ok()?;
+            let conn = tokio::time::timeout(
+                self.settings.connect_timeout,
+                ConnectionManager::new_with_config(client, self.settings.manager_config()),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            Some((addr, conn))
+        });
+        let connected = crate::util::join_all(connects.collect()).await;
+        let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        for (addr, conn) in connected.into_iter().flatten() {
+            nodes.entry(addr).or_insert(conn);
+        }
     }
 
     /// The connection to `addr`, made (lazily) on first use.
@@ -334,7 +375,7 @@ impl Router {
 
     /// The primaries that serve slots, as the map has them.
     pub(crate) fn primaries(&self) -> Vec<NodeAddr> {
-        self.map.load().serving()
+        self.map.load().serving().to_vec()
     }
 
     fn owner(self: &Arc<Self>, slot: u16) -> RedisResult<NodeAddr> {
