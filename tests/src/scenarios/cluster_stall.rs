@@ -91,7 +91,7 @@ fn micros(d: Duration) -> u64 {
 /// connection and 32 of a cacheward cache, on the same slot: cacheward never takes
 /// longer than its deadline plus slack. The raw connection is the control: on tokio
 /// 1.54+ it must stall (calls fail at its 1 s timeout, for good) within
-/// [`ROUNDS_UNTIL_STALL`] migrations, and the rounds stop once it has; on earlier
+/// 30 migrations, and the rounds stop once it has; on earlier
 /// releases it is only reported.
 pub async fn redis_rs_stalls_during_slot_migrations_cacheward_does_not() {
     let parks = tokio::task::spawn_blocking(tokio_parks_reads_holding_the_lock)
