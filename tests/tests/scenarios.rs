@@ -9,8 +9,8 @@
 
 use cacheward_tests::Target;
 use cacheward_tests::scenarios::{
-    cache, cluster, decorator, failover, freshness, frozen_deadline, harness, leases, near_cache,
-    pending_invalidations, ratelimit, ratelimit_memory, tags, timing,
+    cache, cluster, cluster_stall, decorator, failover, freshness, frozen_deadline, harness,
+    leases, near_cache, pending_invalidations, ratelimit, ratelimit_memory, tags, timing,
 };
 
 /// One `#[tokio::test]` per scenario, run on the target `$target` makes.
@@ -127,6 +127,7 @@ mod own {
         cluster::killing_a_primary_under_decorator_load_surfaces_no_error (flavor = "multi_thread", worker_threads = 2);
         cluster::the_limiter_stays_exact_while_its_slot_migrates (flavor = "multi_thread", worker_threads = 2);
         cluster::slots_agree_with_cluster_keyslot_on_10000_keys;
+        cluster_stall::redis_rs_stalls_during_slot_migrations_cacheward_does_not (flavor = "multi_thread", worker_threads = 2);
 
         harness::server_starts_restarts_and_freezes;
         harness::three_primaries_three_replicas_all_slots_and_a_clean_teardown;

@@ -1,16 +1,20 @@
-//! The Redis Cluster backend, on redis-rs' async cluster client.
+//! The Redis Cluster backend, on cacheward's own cluster routing ([`Router`]).
 //!
-//! The client follows `MOVED`/`ASK` redirections, refreshes its slot map when the
-//! topology changes (a failover, a resharding) and reconnects to nodes on its own.
-//! This module adds what a cache needs on top of it:
+//! The router keeps the slot map, one connection per node, follows `MOVED`/`ASK`
+//! redirections, retries `TRYAGAIN`/`CLUSTERDOWN` and refreshes the map in the
+//! background when the topology changes (a failover, a resharding). (redis-rs' own
+//! async cluster connection is not used: with tokio 1.54+ it can stall for good
+//! during a slot refresh; `docs/operations.md` has the reproduction.) This module
+//! adds what a cache needs on top of it:
 //!
 //! - **Batches split by slot.** `MGET`, pipelined `SET … PX` and `DEL` over keys in
-//!   several slots would fail with `CROSSSLOT`; they are split into one command per
-//!   slot, run concurrently on the multiplexed connection, and reassembled in the
-//!   caller's order.
+//!   several slots would fail with `CROSSSLOT`; they are split into one request per
+//!   slot, run concurrently, and reassembled in the caller's order.
 //! - **Scripts stay in one slot.** Every key of a Lua script must hash to the same
 //!   slot (the rate limiter's keys share a hash tag); a script whose keys do not is
-//!   refused without being sent.
+//!   refused without being sent. A script runs at most once: it is retried only after
+//!   a reply that says it did not run (`MOVED`, `ASK`, `TRYAGAIN`, `NOSCRIPT`, a
+//!   refused connection).
 //! - **Scans visit every primary.** [`ClusterStore::purge_prefix`] runs `SCAN` on each
 //!   primary in turn and `UNLINK`s what it finds, slot group by slot group. Never
 //!   `KEYS`.
@@ -19,32 +23,19 @@
 //! exactly as for a single Redis.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use redis::FromRedisValue as _;
 use tokio::sync::Notify;
-
-use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
 use super::Backend;
 use super::remote::{PurgeNode, RemoteStore, SCAN_COUNT, ScriptArg};
+use super::router::{NodeAddr, NodeSettings, Router};
 use super::settings::{ConnectionSettings, runtime_for_connections};
 use super::slot::key_slot;
 use crate::error::{CacheError, ConfigError};
-use crate::redact::redact_urls;
 use crate::util::join_all;
-
-/// How long the cluster client waits for one node to answer one request. The
-/// cache's per-operation deadline is much shorter and applies on top (the guard);
-/// this bound only keeps requests that nobody waits for any more from piling up.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Redirections (`MOVED`, `ASK`) and retryable errors (`TRYAGAIN`, a node gone) are
-/// retried this many times by the client, with a short backoff, so a redirection is
-/// followed within the cache's deadline.
-const RETRIES: u32 = 10;
 
 /// After a failed connection attempt, calls fail at once with its error for this
 /// long; the next call after it starts a new attempt. (While Redis is down the
@@ -52,10 +43,12 @@ const RETRIES: u32 = 10;
 const RETRY_CONNECT_AFTER: Duration = Duration::from_millis(250);
 
 pub(crate) struct ClusterStore {
-    client: ClusterClient,
+    /// The seeds, parsed, with the settings' credentials filled in.
+    seed_infos: Arc<[redis::ConnectionInfo]>,
+    /// How to connect to any node.
+    node_settings: Arc<NodeSettings>,
     /// The connection state, shared with the task making a connection.
     shared: Arc<Shared>,
-    connect_timeout: Duration,
     /// The seed URLs with their passwords replaced by `***`.
     seeds: Vec<String>,
     /// The same, comma-separated, for logs and health reports.
@@ -86,10 +79,11 @@ enum ConnState {
     },
 }
 
-/// A cluster connection and the token that says whether the runtime driving it is
-/// still running (its strong count drops to 1 when the runtime shuts down).
+/// A connected router and the token that says whether the runtime driving its
+/// connections is still running (its strong count drops to 1 when the runtime shuts
+/// down).
 struct LiveConnection {
-    conn: ClusterConnection,
+    router: Arc<Router>,
     runtime_alive: Arc<()>,
 }
 
@@ -138,37 +132,45 @@ impl ClusterStore {
         let shown: Vec<String> = endpoints.iter().map(|e| e.display.clone()).collect();
         let password = endpoints[0].password.clone();
         let tls = seeds[0].trim_start().starts_with("rediss://");
-        let infos = endpoints.into_iter().map(|e| e.info).collect::<Vec<_>>();
-        let builder = ClusterClient::builder(infos)
-            .connection_timeout(settings.connect_timeout)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retries(RETRIES)
-            .min_retry_wait(5)
-            .max_retry_wait(250)
-            .retry_wait_formula(10, 2);
+        if let Some(bad) = endpoints.iter().find(|e| {
+            !matches!(
+                e.info.addr(),
+                redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. }
+            )
+        }) {
+            return Err(ConfigError::InvalidUrl(format!(
+                "a Redis Cluster node is reached over TCP (in {})",
+                bad.display
+            )));
+        }
+        let infos: Arc<[redis::ConnectionInfo]> = endpoints
+            .into_iter()
+            .map(|e| e.info)
+            .collect::<Vec<_>>()
+            .into();
         #[cfg(feature = "tls")]
-        let builder = match settings.tls_certificates() {
-            Some(certs) if tls => builder.certs(certs),
-            _ => builder,
+        let certs = if tls {
+            settings.tls_certificates()
+        } else {
+            None
         };
         #[cfg(not(feature = "tls"))]
         let _ = tls;
-        let client = builder.build().map_err(|e| {
-            let msg = crate::redact::scrub(
-                &redact_urls(&e.to_string()),
-                &password.iter().cloned().collect::<Vec<_>>(),
-            );
-            ConfigError::InvalidUrl(format!("{msg} (in {})", shown.join(",")))
-        })?;
+        let node_settings = Arc::new(NodeSettings {
+            template: infos[0].clone(),
+            connect_timeout: settings.connect_timeout,
+            #[cfg(feature = "tls")]
+            certs,
+        });
         let secrets = password.iter().cloned().collect();
         Ok(ClusterStore {
-            client,
+            seed_infos: infos,
+            node_settings,
             shared: Arc::new(Shared {
                 conn: Mutex::new(ConnState::Empty),
                 connected: Notify::new(),
                 secrets,
             }),
-            connect_timeout: settings.connect_timeout,
             endpoint: shown.join(","),
             seeds: shown,
             password,
@@ -181,18 +183,18 @@ impl ClusterStore {
         self.password.as_deref()
     }
 
-    /// The connection. The first call starts connecting in a background task (the
+    /// The router. The first call starts connecting in a background task (the
     /// initial slot map is fetched from the seeds) and waits for it, within the
     /// caller's deadline. A failed attempt is remembered: calls fail at once with its
     /// error (an authentication failure says so, instead of timing out) until
     /// [`RETRY_CONNECT_AFTER`] has passed, when the next call starts a new attempt.
-    /// Once connected, the client reconnects to nodes and follows topology changes
+    /// Once connected, the router reconnects to nodes and follows topology changes
     /// by itself.
     ///
-    /// A connection is driven by a task of the runtime it was made in; when that
-    /// runtime is gone (a cache kept in a `static` and used from successive runtimes),
-    /// a new one is made in the caller's.
-    async fn conn(&self) -> Result<ClusterConnection, CacheError> {
+    /// The router's connections are driven by tasks of the runtime it was made in;
+    /// when that runtime is gone (a cache kept in a `static` and used from successive
+    /// runtimes), a new one is made in the caller's.
+    async fn conn(&self) -> Result<Arc<Router>, CacheError> {
         loop {
             let notified = self.shared.connected.notified();
             tokio::pin!(notified);
@@ -200,7 +202,7 @@ impl ClusterStore {
                 let mut state = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
                 match &*state {
                     ConnState::Ready(live) if live.runtime_is_alive() => {
-                        return Ok(live.conn.clone());
+                        return Ok(Arc::clone(&live.router));
                     }
                     ConnState::Connecting(alive) if Arc::strong_count(alive) > 1 => {
                         notified.as_mut().enable();
@@ -222,10 +224,8 @@ impl ClusterStore {
     /// in `self.conn` by the task, which then wakes the waiting callers.
     fn start_connecting(&self) -> Result<ConnState, CacheError> {
         let runtime = runtime_for_connections()?;
-        let config = ClusterConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(RESPONSE_TIMEOUT);
-        let client = self.client.clone();
+        let seeds = Arc::clone(&self.seed_infos);
+        let settings = Arc::clone(&self.node_settings);
         let shared = Arc::clone(&self.shared);
         // A task that lives exactly as long as the runtime holds the second count.
         let runtime_alive = Arc::new(());
@@ -236,10 +236,9 @@ impl ClusterStore {
         });
         let alive = Arc::clone(&runtime_alive);
         runtime.spawn(async move {
-            let outcome = client.get_async_connection_with_config(config).await;
-            let state = match outcome {
-                Ok(conn) => ConnState::Ready(LiveConnection {
-                    conn,
+            let state = match Router::connect(seeds, settings).await {
+                Ok(router) => ConnState::Ready(LiveConnection {
+                    router,
                     runtime_alive: alive,
                 }),
                 Err(e) => ConnState::Failed {
@@ -270,11 +269,19 @@ impl ClusterStore {
         }
     }
 
-    async fn run<T>(
+    /// Runs one idempotent keyed command on its slot's primary.
+    async fn one<T: redis::FromRedisValue>(
         &self,
-        fut: impl Future<Output = redis::RedisResult<T>>,
+        slot: u16,
+        cmd: redis::Cmd,
     ) -> Result<T, CacheError> {
-        fut.await.map_err(CacheError::from)
+        let router = self.conn().await?;
+        let value = router
+            .on_slot(slot, std::slice::from_ref(&cmd), true)
+            .await?
+            .pop()
+            .unwrap_or(redis::Value::Nil);
+        Ok(T::from_redis_value(value).map_err(redis::RedisError::from)?)
     }
 
     async fn unlink(&self, keys: &[Vec<u8>]) -> Result<u64, CacheError> {
@@ -285,16 +292,17 @@ impl ClusterStore {
         for k in keys {
             groups.entry(key_slot(k)).or_default().push(k);
         }
-        let conn = self.conn().await?;
-        let unlinks = groups.into_values().map(|group| {
-            let mut c = conn.clone();
+        let router = self.conn().await?;
+        let unlinks = groups.into_iter().map(|(slot, group)| {
+            let router = Arc::clone(&router);
             let mut cmd = redis::cmd("UNLINK");
             cmd.arg(group);
-            async move { one::<u64>(&mut c, cmd).await }
+            async move { router.on_slot(slot, &[cmd], true).await }
         });
         let mut removed = 0;
         for r in join_all(unlinks.collect()).await {
-            removed += r.map_err(CacheError::from)?;
+            let value = r?.pop().unwrap_or(redis::Value::Nil);
+            removed += u64::from_redis_value(value).map_err(redis::RedisError::from)?;
         }
         Ok(removed)
     }
@@ -310,10 +318,9 @@ impl RemoteStore for ClusterStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut c = self.conn().await?;
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        self.run(one(&mut c, cmd)).await
+        self.one(key_slot(key.as_bytes()), cmd).await
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
@@ -321,19 +328,21 @@ impl RemoteStore for ClusterStore {
             return Ok(Vec::new());
         }
         let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn().await?;
-        let reads = groups.values().map(|indices| {
-            let mut c = conn.clone();
+        let router = self.conn().await?;
+        let reads = groups.iter().map(|(&slot, indices)| {
+            let router = Arc::clone(&router);
             let mut cmd = redis::cmd("MGET");
             for &i in indices {
                 cmd.arg(keys[i]);
             }
-            async move { one::<Vec<Option<Vec<u8>>>>(&mut c, cmd).await }
+            async move { router.on_slot(slot, &[cmd], true).await }
         });
         let answers = join_all(reads.collect()).await;
         let mut out = vec![None; keys.len()];
         for (indices, answer) in groups.values().zip(answers) {
-            let values = answer.map_err(CacheError::from)?;
+            let value = answer?.pop().unwrap_or(redis::Value::Nil);
+            let values =
+                Vec::<Option<Vec<u8>>>::from_redis_value(value).map_err(redis::RedisError::from)?;
             if values.len() != indices.len() {
                 return Err(CacheError::Redis(format!(
                     "MGET answered {} values for {} keys",
@@ -349,13 +358,14 @@ impl RemoteStore for ClusterStore {
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
-        let mut c = self.conn().await?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(key)
             .arg(value)
             .arg("PX")
             .arg(super::ttl_millis(ttl));
-        self.run(one::<()>(&mut c, cmd)).await
+        self.one::<redis::Value>(key_slot(key.as_bytes()), cmd)
+            .await
+            .map(drop)
     }
 
     async fn set_many(&self, entries: &[(&str, Vec<u8>)], ttl: Duration) -> Result<(), CacheError> {
@@ -364,10 +374,10 @@ impl RemoteStore for ClusterStore {
         }
         let ms = super::ttl_millis(ttl);
         let groups = group_by_slot(entries.iter().map(|(k, _)| *k));
-        let conn = self.conn().await?;
-        let writes = groups.values().map(|indices| {
-            let mut c = conn.clone();
-            let cmds = indices
+        let router = self.conn().await?;
+        let writes = groups.iter().map(|(&slot, indices)| {
+            let router = Arc::clone(&router);
+            let cmds: Vec<redis::Cmd> = indices
                 .iter()
                 .map(|&i| {
                     let (k, v) = &entries[i];
@@ -376,7 +386,7 @@ impl RemoteStore for ClusterStore {
                     cmd
                 })
                 .collect();
-            async move { group(&mut c, cmds).await.map(drop) }
+            async move { router.on_slot(slot, &cmds, true).await.map(drop) }
         });
         first_error(join_all(writes.collect()).await)
     }
@@ -386,24 +396,46 @@ impl RemoteStore for ClusterStore {
             return Ok(());
         }
         let groups = group_by_slot(keys.iter().copied());
-        let conn = self.conn().await?;
-        let deletes = groups.values().map(|indices| {
-            let mut c = conn.clone();
+        let router = self.conn().await?;
+        let deletes = groups.iter().map(|(&slot, indices)| {
+            let router = Arc::clone(&router);
             let mut cmd = redis::cmd("DEL");
             for &i in indices {
                 cmd.arg(keys[i]);
             }
-            async move { one::<()>(&mut c, cmd).await }
+            async move { router.on_slot(slot, &[cmd], true).await.map(drop) }
         });
         first_error(join_all(deletes.collect()).await)
     }
 
     /// `PING` on every primary: healthy only when all of them answer.
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut c = self.conn().await?;
-        self.run(redis::cmd("PING").query_async::<redis::Value>(&mut c))
-            .await
-            .map(drop)
+        let router = self.conn().await?;
+        let primaries = router.primaries();
+        if primaries.is_empty() {
+            router.refresh_soon();
+            return Err(CacheError::Unavailable(
+                "no Redis Cluster primary serves slots (yet)".to_owned(),
+            ));
+        }
+        let pings = primaries.iter().map(|addr| {
+            let conn = router.node(addr);
+            async move {
+                let mut conn = conn?;
+                redis::cmd("PING")
+                    .query_async::<redis::Value>(&mut conn)
+                    .await
+                    .map(drop)
+            }
+        });
+        let results = join_all(pings.collect()).await;
+        if results.iter().any(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.is_io_error() || e.is_connection_dropped())
+        }) {
+            router.refresh_soon();
+        }
+        first_error(results)
     }
 
     /// Runs a Lua script. All `keys` must hash to one slot (give them a common hash
@@ -415,47 +447,56 @@ impl RemoteStore for ClusterStore {
         keys: &[&str],
         args: &[ScriptArg<'_>],
     ) -> Result<redis::Value, CacheError> {
-        if let Some((first, rest)) = keys.split_first() {
-            let slot = key_slot(first.as_bytes());
-            if rest.iter().any(|k| key_slot(k.as_bytes()) != slot) {
-                tracing::error!(
-                    keys = keys.len(),
-                    "cacheward: a Lua script's keys span several Redis Cluster slots - refused; give them a common hash tag"
-                );
-                return Err(CacheError::Redis(
-                    "script keys span several cluster slots (give them a common hash tag)"
-                        .to_owned(),
-                ));
+        let slot = keys.first().map_or(0, |k| key_slot(k.as_bytes()));
+        if keys.iter().any(|k| key_slot(k.as_bytes()) != slot) {
+            tracing::error!(
+                keys = keys.len(),
+                "cacheward: a Lua script's keys span several Redis Cluster slots - refused; give them a common hash tag"
+            );
+            return Err(CacheError::Redis(
+                "script keys span several cluster slots (give them a common hash tag)".to_owned(),
+            ));
+        }
+        let router = self.conn().await?;
+        let mut evalsha = redis::cmd("EVALSHA");
+        evalsha
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        // Not idempotent: a lost connection is not retried (the script may have run).
+        let first = router
+            .on_slot(slot, std::slice::from_ref(&evalsha), false)
+            .await;
+        let values = match first {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // The node has not seen the script (new, restarted or promoted): load it
+                // on every primary (an `ASK` may point at another), then run it.
+                let loads = router.primaries().into_iter().map(|addr| {
+                    let conn = router.node(&addr);
+                    async move { script.load_async(&mut conn?).await.map(drop) }
+                });
+                first_error(join_all(loads.collect()).await)?;
+                router.on_slot(slot, &[evalsha], false).await?
             }
-        }
-        let mut c = self.conn().await?;
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(*k);
-        }
-        for a in args {
-            inv.arg(*a);
-        }
-        let mut first = inv.invoke_async::<redis::Value>(&mut c).await;
-        if matches!(&first, Err(e) if is_moved(e)) {
-            // The client ran out of retries following redirections (its own `ASK`
-            // handling can ping-pong between the two nodes of a migrating slot under
-            // load). A `MOVED` reply means the script did not run, so one more attempt,
-            // on the slot map the client has refreshed meanwhile, cannot count twice.
-            first = inv.invoke_async::<redis::Value>(&mut c).await;
-        }
-        let result = match first {
-            Err(e) if is_ask(&e) => eval_asking(&mut c, &e, script, keys, args).await,
-            other => other,
+            other => other?,
         };
-        result.map_err(CacheError::from)
+        Ok(values.into_iter().next().unwrap_or(redis::Value::Nil))
     }
 
     /// The live primaries that serve slots, from `CLUSTER NODES`.
     async fn purge_nodes(&self) -> Result<Vec<PurgeNode>, CacheError> {
-        let mut c = self.conn().await?;
-        let nodes: String = self
-            .run(redis::cmd("CLUSTER").arg("NODES").query_async(&mut c))
+        let router = self.conn().await?;
+        let Some(addr) = router.primaries().into_iter().next() else {
+            router.refresh_soon();
+            return Err(CacheError::Unavailable(
+                "no Redis Cluster primary serves slots (yet)".to_owned(),
+            ));
+        };
+        let mut conn = router.node(&addr)?;
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut conn)
             .await?;
         Ok(primaries(&nodes)
             .into_iter()
@@ -475,20 +516,18 @@ impl RemoteStore for ClusterStore {
         let PurgeNode::Primary { host, port } = node else {
             return Ok((0, 0));
         };
-        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+        let router = self.conn().await?;
+        let mut conn = router.node(&NodeAddr {
             host: host.clone(),
             port: *port,
-        });
-        let mut c = self.conn().await?;
+        })?;
         let mut scan = redis::cmd("SCAN");
         scan.arg(cursor)
             .arg("MATCH")
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        let reply = self.run(c.route_command(scan, route)).await?;
-        let (next, keys): (u64, Vec<Vec<u8>>) =
-            redis::from_redis_value(reply).map_err(|e| CacheError::Redis(e.to_string()))?;
+        let (next, keys): (u64, Vec<Vec<u8>>) = scan.query_async(&mut conn).await?;
         Ok((next, self.unlink(&keys).await?))
     }
 
@@ -503,121 +542,10 @@ impl RemoteStore for ClusterStore {
     }
 }
 
-fn first_error(results: Vec<redis::RedisResult<()>>) -> Result<(), CacheError> {
+fn first_error<T>(results: Vec<redis::RedisResult<T>>) -> Result<(), CacheError> {
     match results.into_iter().find_map(Result::err) {
         None => Ok(()),
         Some(e) => Err(CacheError::from(e)),
-    }
-}
-
-/// Whether `err` is an `ASK` redirection (a slot being migrated).
-fn is_ask(err: &redis::RedisError) -> bool {
-    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask)
-}
-
-/// Whether `err` is a `MOVED` redirection (the slot is served by another node).
-fn is_moved(err: &redis::RedisError) -> bool {
-    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved)
-}
-
-/// The node an `ASK` points at, as a route.
-fn ask_route(err: &redis::RedisError) -> Option<SingleNodeRoutingInfo> {
-    let (addr, _slot) = err.redirect_node()?;
-    let (host, port) = addr.rsplit_once(':')?;
-    Some(SingleNodeRoutingInfo::ByAddress {
-        host: host.trim_matches(['[', ']']).to_owned(),
-        port: port.parse().ok()?,
-    })
-}
-
-/// Runs one keyed command. An `ASK` (the key's slot is being migrated and the key
-/// has already moved) is followed by sending `ASKING` and the command *as one
-/// pipeline* to the importing node. (The client's own `ASK` handling sends them as
-/// two requests on a multiplexed connection, where another request can slip in
-/// between and take the one-shot `ASKING` flag: under load most redirected
-/// requests then fail.)
-async fn one<T: redis::FromRedisValue>(
-    conn: &mut ClusterConnection,
-    cmd: redis::Cmd,
-) -> redis::RedisResult<T> {
-    let value = match cmd.query_async::<redis::Value>(conn).await {
-        Err(e) if is_ask(&e) => asking(conn, &e, vec![cmd])
-            .await?
-            .pop()
-            .unwrap_or(redis::Value::Nil),
-        other => other?,
-    };
-    Ok(T::from_redis_value(value)?)
-}
-
-/// Runs several keyed commands of one slot as a pipeline (one command alone is
-/// sent as is), following an `ASK` like [`one`]. Returns one value per command.
-async fn group(
-    conn: &mut ClusterConnection,
-    cmds: Vec<redis::Cmd>,
-) -> redis::RedisResult<Vec<redis::Value>> {
-    if cmds.len() == 1 {
-        let cmd = cmds.into_iter().next().expect("one command");
-        return Ok(vec![one::<redis::Value>(conn, cmd).await?]);
-    }
-    let mut pipe = redis::pipe();
-    for cmd in &cmds {
-        pipe.add_command(cmd.clone());
-    }
-    match pipe.query_async::<Vec<redis::Value>>(conn).await {
-        Err(e) if is_ask(&e) => asking(conn, &e, cmds).await,
-        other => other,
-    }
-}
-
-/// Sends `ASKING` + command pairs, as one pipeline, to the node named by `ask`.
-async fn asking(
-    conn: &mut ClusterConnection,
-    ask: &redis::RedisError,
-    cmds: Vec<redis::Cmd>,
-) -> redis::RedisResult<Vec<redis::Value>> {
-    let Some(route) = ask_route(ask) else {
-        return Err(ask.clone());
-    };
-    let mut pipe = redis::pipe();
-    let count = cmds.len();
-    for cmd in cmds {
-        pipe.cmd("ASKING").ignore();
-        pipe.add_command(cmd);
-    }
-    let values = conn.route_pipeline(pipe, 0, count * 2, route).await?;
-    values
-        .into_iter()
-        .skip(1)
-        .step_by(2)
-        .map(redis::Value::extract_error)
-        .collect()
-}
-
-/// Follows an `ASK` for a script: `ASKING` + `EVALSHA` as one pipeline to the
-/// importing node, loading the script everywhere first if that node lacks it.
-async fn eval_asking(
-    conn: &mut ClusterConnection,
-    ask: &redis::RedisError,
-    script: &redis::Script,
-    keys: &[&str],
-    args: &[ScriptArg<'_>],
-) -> redis::RedisResult<redis::Value> {
-    let evalsha = || {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(script.get_hash())
-            .arg(keys.len())
-            .arg(keys)
-            .arg(args);
-        cmd
-    };
-    match asking(conn, ask, vec![evalsha()]).await {
-        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            script.load_async(conn).await?;
-            let mut values = asking(conn, ask, vec![evalsha()]).await?;
-            Ok(values.pop().unwrap_or(redis::Value::Nil))
-        }
-        other => Ok(other?.pop().unwrap_or(redis::Value::Nil)),
     }
 }
 

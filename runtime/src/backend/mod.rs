@@ -18,6 +18,7 @@ pub(crate) mod guard;
 pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod remote;
+pub(crate) mod router;
 pub(crate) mod settings;
 pub(crate) mod slot;
 #[cfg(feature = "upstash")]

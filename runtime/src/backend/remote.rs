@@ -116,6 +116,10 @@ pub(crate) trait RemoteStore: std::fmt::Debug + Send + Sync + 'static {
 
 /// The Redis-speaking stores.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per cache, behind its Arc: the variants' sizes cost nothing"
+)]
 pub(crate) enum Remote {
     Redis(RedisStore),
     Cluster(ClusterStore),

@@ -11,6 +11,8 @@
 //! - [`failover`]: a single Redis failing under the cache: killed, frozen, refusing.
 //! - [`cluster`]: a Redis Cluster changing under load, slots, a password-protected
 //!   cluster.
+//! - [`cluster_stall`]: redis-rs' cluster connection stalling under tokio 1.54+ (the
+//!   control) and cacheward's cluster store under the same migrations.
 //! - [`harness`]: the test harness itself.
 //! - [`leases`]: race-free fills and one load per cold key across instances.
 //! - [`pending_invalidations`]: invalidations that survive a partition or an open
@@ -22,6 +24,7 @@
 
 pub mod cache;
 pub mod cluster;
+pub mod cluster_stall;
 pub mod decorator;
 pub mod failover;
 pub mod freshness;
