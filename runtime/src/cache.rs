@@ -640,6 +640,10 @@ impl Cache {
                 if let Some(entry) = near.get(key) {
                     slot.counters.near_hit();
                     self.record(slot, Op::Get, Outcome::NearHit, timer);
+                    // A near hit waits on nothing: count it against the task's budget,
+                    // so that a task looping over near hits still lets the others (the
+                    // feed's heartbeat among them) run, as a read from a socket would.
+                    tokio::task::coop::consume_budget().await;
                     return Ok(Some((Found::Near(entry), None)));
                 }
                 near.ticket()
