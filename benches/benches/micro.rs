@@ -112,8 +112,7 @@ fn near_value(c: &mut Criterion) {
         b.iter(|| {
             Arc::clone(black_box(&held))
                 .downcast::<TenantLlmPolicy>()
-                .ok()
-                .expect("type")
+                .unwrap_or_else(|_| unreachable!("a policy"))
         })
     });
     c.bench_function("near value: quick_cache get of an Arc", |b| {

@@ -1704,7 +1704,12 @@ mod tests {
             .collect();
         assert_eq!(
             probes,
-            [None, Some(type_string(&syn::parse_quote!(::core::option::Option<String>)))]
+            [
+                None,
+                Some(type_string(&syn::parse_quote!(
+                    ::core::option::Option<String>
+                )))
+            ]
         );
     }
 

@@ -30,8 +30,8 @@
 
 use std::any::Any;
 use std::hash::BuildHasher;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The default bound on the age of a near entry.
@@ -517,9 +517,15 @@ mod tests {
         put(&near, "k", b"7");
         let entry = near.get("k").unwrap();
         let first = entry.decoded(|b| parse::<u64>(&decodes, b)).unwrap();
-        let again = near.get("k").unwrap().decoded(|b| parse::<u64>(&decodes, b));
+        let again = near
+            .get("k")
+            .unwrap()
+            .decoded(|b| parse::<u64>(&decodes, b));
         assert_eq!((*first, again.as_deref(), decodes.get()), (7, Some(&7), 1));
-        assert!(Arc::ptr_eq(&first, &again.unwrap()), "the same decoded value");
+        assert!(
+            Arc::ptr_eq(&first, &again.unwrap()),
+            "the same decoded value"
+        );
         // Another type of the same entry: decoded from the bytes, never the u64 cast.
         let other = entry.decoded(|b| parse::<String>(&decodes, b));
         assert_eq!(other.as_deref().map(String::as_str), Some("7"));
@@ -539,11 +545,20 @@ mod tests {
         live(&near);
         let decodes = std::cell::Cell::new(0);
         put(&near, "k", b"1");
-        let old = near.get("k").unwrap().decoded(|b| parse::<u64>(&decodes, b));
+        let old = near
+            .get("k")
+            .unwrap()
+            .decoded(|b| parse::<u64>(&decodes, b));
         near.invalidate("k");
-        assert!(near.get("k").is_none(), "the decoded value went with its entry");
+        assert!(
+            near.get("k").is_none(),
+            "the decoded value went with its entry"
+        );
         put(&near, "k", b"2");
-        let new = near.get("k").unwrap().decoded(|b| parse::<u64>(&decodes, b));
+        let new = near
+            .get("k")
+            .unwrap()
+            .decoded(|b| parse::<u64>(&decodes, b));
         assert_eq!((old.as_deref(), new.as_deref()), (Some(&1), Some(&2)));
         near.lose_feed();
         live(&near);

@@ -26,8 +26,8 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Cache, Found};
 use crate::__private::read_through::Format;
+use crate::cache::{Cache, Found};
 use crate::tags::EnvelopeIn;
 
 /// Clone the value the near-cache entry holds decoded (decoding it on the entry's
@@ -137,6 +137,7 @@ mod tests {
     struct NotClone;
 
     #[test]
+    #[allow(clippy::needless_borrow, reason = "the form the macro writes")]
     fn the_probe_clones_what_it_can_and_decodes_the_rest() {
         fn name<P: std::fmt::Debug>(p: P) -> String {
             format!("{p:?}")
