@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::Target;
 use cacheward::__private::{
-    Timing, near_path::Cloned, read_through_with, read_through_with_background,
-    shape::ResultOption,
+    Timing, near_path::Cloned, read_through_with, read_through_with_background, shape::ResultOption,
 };
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};

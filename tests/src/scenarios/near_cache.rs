@@ -246,7 +246,10 @@ pub async fn an_invalidation_during_the_insert_is_not_lost() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let _: () = raw
-        .set("near:slow:5", serde_json::to_string(&Row { id: 5, version: 2 }).unwrap())
+        .set(
+            "near:slow:5",
+            serde_json::to_string(&Row { id: 5, version: 2 }).unwrap(),
+        )
         .await
         .unwrap();
     let raced = reader.await.unwrap().unwrap().unwrap();
@@ -453,16 +456,26 @@ pub async fn a_decorators_near_hits_clone_one_decoded_value_and_a_write_replaces
         0,
         "a near hit of a Clone value decodes nothing"
     );
-    assert_eq!(CLONES.load(Ordering::SeqCst) - clones, 100, "one clone per hit");
+    assert_eq!(
+        CLONES.load(Ordering::SeqCst) - clones,
+        100,
+        "one clone per hit"
+    );
 
     // Another client's write: the decoded value goes with its entry.
     let _: () = raw
-        .set("near:counted:1", serde_json::to_string(&Row { id: 1, version: 2 }).unwrap())
+        .set(
+            "near:counted:1",
+            serde_json::to_string(&Row { id: 1, version: 2 }).unwrap(),
+        )
         .await
         .unwrap();
     let start = Instant::now();
     while store.counted(1).await.unwrap().unwrap().version != 2 {
-        assert!(start.elapsed() < Duration::from_secs(1), "the write was not seen");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the write was not seen"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     until_near_hit(&cache, || store.counted(1)).await;
@@ -486,7 +499,10 @@ pub async fn a_decorators_near_hits_clone_one_decoded_value_and_a_write_replaces
         cache.stats().near_hits,
     );
     for _ in 0..20 {
-        assert_eq!(store.uncloned(1).await, Some(Uncloned { id: 1, version: 1 }));
+        assert_eq!(
+            store.uncloned(1).await,
+            Some(Uncloned { id: 1, version: 1 })
+        );
     }
     assert_eq!(cache.stats().near_hits - near, 20);
     assert_eq!(UNCLONED_DECODES.load(Ordering::SeqCst) - decodes, 20);
@@ -548,7 +564,10 @@ pub async fn a_near_entry_is_never_handed_out_as_another_type() {
     assert!(Arc::ptr_eq(&a, &b), "one decoded value, shared");
     let s = cache.get_arc::<Summary>("near:shared:4").await.unwrap();
     assert_eq!(*s, Summary { version: 7 });
-    assert_eq!(cache.get::<Summary>("near:shared:4").await, Some(Summary { version: 7 }));
+    assert_eq!(
+        cache.get::<Summary>("near:shared:4").await,
+        Some(Summary { version: 7 })
+    );
     assert_eq!(
         cache.get::<(u64, u64)>("near:absent:4").await,
         None,
@@ -558,12 +577,18 @@ pub async fn a_near_entry_is_never_handed_out_as_another_type() {
     // After a write, `get_arc` hands out the new value, never the shared old one.
     let mut raw = server.connection().await;
     let _: () = raw
-        .set("near:shared:4", serde_json::to_string(&Row { id: 4, version: 8 }).unwrap())
+        .set(
+            "near:shared:4",
+            serde_json::to_string(&Row { id: 4, version: 8 }).unwrap(),
+        )
         .await
         .unwrap();
     let start = Instant::now();
     while cache.get_arc::<Row>("near:shared:4").await.unwrap().version != 8 {
-        assert!(start.elapsed() < Duration::from_secs(1), "the write was not seen");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the write was not seen"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(a.version, 7, "a value handed out earlier is a snapshot");
