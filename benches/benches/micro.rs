@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of what one cache hit is made of, without the network:
-//! JSON decode of the policy, key building, and a hit on the in-process backend through
-//! `Cache::get` and through the hand-written decorator. Run with
-//! `cargo bench -p cacheward-benches --bench micro`.
+//! JSON decode of the policy, key building, a hit on the in-process backend through
+//! `Cache::get` and through the hand-written decorator, and what a near-cache hit can
+//! hand out (a decode of the bytes, a clone of a decoded value behind `dyn Any`, or the
+//! `Arc` itself). Run with `cargo bench -p cacheward-benches --bench micro`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -79,5 +80,45 @@ fn memory_hit(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codec, memory_hit);
+/// The options a near hit has for turning an entry into the caller's value, on the
+/// benchmark's policy: what decided how the near cache keeps values
+/// (`docs/near-cache.md`).
+fn near_value(c: &mut Criterion) {
+    use std::any::Any;
+    let policy = TenantLlmPolicy::sample("tenant-0042");
+    let bytes = serde_json::to_vec(&policy).expect("json");
+    let held: Arc<dyn Any + Send + Sync> = Arc::new(policy.clone());
+    let map = quick_cache::sync::Cache::<String, Arc<TenantLlmPolicy>>::new(2_000);
+    for i in 0..1_000 {
+        let t = format!("tenant-{i:04}");
+        map.insert(t.clone(), Arc::new(TenantLlmPolicy::sample(&t)));
+    }
+    let key = "tenant-0042".to_owned();
+    c.bench_function("near value: decode the bytes", |b| {
+        b.iter(|| serde_json::from_slice::<TenantLlmPolicy>(black_box(&bytes)).expect("decode"))
+    });
+    c.bench_function("near value: clone the decoded value", |b| {
+        b.iter(|| black_box(&policy).clone())
+    });
+    c.bench_function("near value: downcast dyn Any and clone", |b| {
+        b.iter(|| {
+            black_box(&held)
+                .downcast_ref::<TenantLlmPolicy>()
+                .expect("type")
+                .clone()
+        })
+    });
+    c.bench_function("near value: Arc downcast (get_arc)", |b| {
+        b.iter(|| {
+            Arc::clone(black_box(&held))
+                .downcast::<TenantLlmPolicy>()
+                .unwrap_or_else(|_| unreachable!("a policy"))
+        })
+    });
+    c.bench_function("near value: quick_cache get of an Arc", |b| {
+        b.iter(|| map.get(black_box(&key)).expect("hit"))
+    });
+}
+
+criterion_group!(benches, codec, memory_hit, near_value);
 criterion_main!(benches);

@@ -533,6 +533,19 @@ impl<'a> Checker<'a> {
             });
             self.specs.len() - 1
         };
+        let stored: Type = if cache_none {
+            syn::parse_quote_spanned!(value.span()=> ::core::option::Option<#value>)
+        } else {
+            value.clone()
+        };
+        let params: Vec<&Ident> = self
+            .input
+            .generics
+            .type_params()
+            .chain(m.sig.generics.type_params())
+            .map(|p| &p.ident)
+            .collect();
+        let near_probe = closed_type(&stored, &params).then(|| Box::new(stored));
         Role::Cached(Cached {
             spec,
             key: key_expr,
@@ -540,6 +553,7 @@ impl<'a> Checker<'a> {
             cache_none,
             output_span: output.span(),
             output: Box::new(output.clone()),
+            near_probe,
             tags,
         })
     }
@@ -1172,6 +1186,51 @@ fn generic_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
     )
 }
 
+/// Whether `ty` has no lifetime but `'static`, no reference, no type parameter of
+/// `params`, nothing of `Self` and no qualified path: a type that is `'static` if it is
+/// a type at all. Only for such a type does the expansion probe `Clone + 'static` (for
+/// the near cache's cloning path): method resolution ignores lifetimes, so a type with
+/// one could pick that path and then fail to borrow-check. `Cow` written without its
+/// lifetime (`Cow<str>`) counts as having one.
+pub(crate) fn closed_type(ty: &Type, params: &[&Ident]) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && closed_path(&p.path, params),
+        Type::Tuple(t) => t.elems.iter().all(|e| closed_type(e, params)),
+        Type::Array(a) => closed_type(&a.elem, params),
+        Type::Slice(s) => closed_type(&s.elem, params),
+        Type::Paren(p) => closed_type(&p.elem, params),
+        Type::Group(g) => closed_type(&g.elem, params),
+        _ => false,
+    }
+}
+
+fn closed_path(path: &syn::Path, params: &[&Ident]) -> bool {
+    if path.leading_colon.is_none()
+        && let Some(first) = path.segments.first()
+        && (first.ident == "Self" || params.contains(&&first.ident))
+    {
+        return false;
+    }
+    path.segments.iter().all(|seg| match &seg.arguments {
+        PathArguments::None => seg.ident != "Cow",
+        PathArguments::AngleBracketed(args) => {
+            let lifetime = args
+                .args
+                .iter()
+                .any(|a| matches!(a, GenericArgument::Lifetime(_)));
+            (lifetime || seg.ident != "Cow")
+                && args.args.iter().all(|a| match a {
+                    GenericArgument::Lifetime(l) => l.ident == "static",
+                    GenericArgument::Type(t) => closed_type(t, params),
+                    GenericArgument::Const(_) => true,
+                    GenericArgument::AssocType(a) => closed_type(&a.ty, params),
+                    _ => false,
+                })
+        }
+        PathArguments::Parenthesized(_) => false,
+    })
+}
+
 /// The shape of a cached method's output and the type of the value stored.
 fn classify(output: &Type) -> Result<(Shape, Type), String> {
     let (shape, value) = if let Some(args) = result_args(output) {
@@ -1591,6 +1650,67 @@ mod tests {
             Some("tenant_id")
         );
         assert_eq!(near("conversation", &["id"]), None);
+    }
+
+    #[test]
+    fn the_near_probe_is_written_only_for_closed_types() {
+        let t = format_ident!("T");
+        let closed = |ty: Type| closed_type(&ty, &[&t]);
+        for ty in [
+            quote!(Policy),
+            quote!(Vec<String>),
+            quote!(::std::collections::HashMap<String, (u64, [u8; 4])>),
+            quote!(Cow<'static, str>),
+            quote!(Option<Box<Policy>>),
+        ] {
+            assert!(closed(syn::parse2(ty.clone()).unwrap()), "{ty}");
+        }
+        for ty in [
+            quote!(T),
+            quote!(Vec<T>),
+            quote!(Self::Item),
+            quote!(<S as Store>::Item),
+            quote!(Cow<'a, str>),
+            quote!(Cow<str>),
+            quote!(Option<Cow<'_, str>>),
+            quote!(&'static str),
+            quote!(Box<dyn Fn()>),
+            quote!(Box<fn(u8)>),
+        ] {
+            assert!(!closed(syn::parse2(ty.clone()).unwrap()), "{ty}");
+        }
+        let (model, errors) = build(
+            quote!(ttl = 1),
+            quote!(
+                trait Repo<T> {
+                    #[cached(key = "a:<T>:<id>")]
+                    async fn a(&self, id: u64) -> Option<T>;
+                    #[cached(key = "b:<id>", cache_none)]
+                    async fn b(&self, id: u64) -> Option<String>;
+                }
+            ),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let probes: Vec<Option<String>> = model
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Method(m) => match &m.role {
+                    Role::Cached(c) => Some(c.near_probe.as_ref().map(|t| type_string(t))),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            probes,
+            [
+                None,
+                Some(type_string(&syn::parse_quote!(
+                    ::core::option::Option<String>
+                )))
+            ]
+        );
     }
 
     #[test]

@@ -394,6 +394,30 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                     }
                 }
             });
+            // How a hit becomes the value: a clone of the near cache's decoded value
+            // when the stored type is `Clone + Send + Sync + 'static` (the probe picks),
+            // else a decode of the bytes.
+            let near = Ident::new("__near", Span::mixed_site());
+            let (near_let, near_arg) = match &cached.near_probe {
+                Some(stored) => {
+                    let paths = &model.krate;
+                    let probe = quote_spanned! {cached.output_span=>
+                        (&#krate::__private::near_path::Probe::<#stored>::new()).near_path()
+                    };
+                    let near_let = quote! {
+                        let #near = {
+                            #[allow(unused_imports, reason = "one of the two answers the probe")]
+                            use #paths::__private::near_path::{ByClone as _, ByDecode as _};
+                            #probe
+                        };
+                    };
+                    (Some(near_let), quote!(#near))
+                }
+                None => (
+                    None,
+                    quote_spanned!(cached.output_span=> #krate::__private::near_path::Decode),
+                ),
+            };
             let options = &model.specs[cached.spec].options;
             let timed = options.refresh_ahead_millionths.is_some()
                 || options.stale_if_error_millis.is_some();
@@ -406,6 +430,7 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                         &#spec,
                         #key,
                         #krate::__private::shape::#shape,
+                        #near_arg,
                         move || #call,
                     )
                     .await
@@ -427,6 +452,7 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
                         [#(#tag_idents),*],
                         #timing,
                         #krate::__private::shape::#shape,
+                        #near_arg,
                         move || #call,
                     )
                     .await
@@ -439,6 +465,7 @@ fn method(model: &Model, trait_path: &TokenStream, m: &Method) -> TokenStream {
             quote! {
                 #plain_check
                 #build
+                #near_let
                 #read
             }
         }

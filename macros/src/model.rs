@@ -76,6 +76,10 @@ pub(crate) struct Cached {
     pub output_span: Span,
     /// The output type as written (the `Plain` shape checks it is not a `Result`).
     pub output: Box<syn::Type>,
+    /// The stored type, when it has no lifetime and no type parameter: the expansion
+    /// probes it for `Clone`, so that a near-cache hit is a clone of the decoded value.
+    /// `None`: every hit decodes.
+    pub near_probe: Option<Box<syn::Type>>,
     /// The tags of this call's entry: each tag template's text and how to build it.
     pub tags: Vec<(String, KeyExpr)>,
 }

@@ -126,8 +126,14 @@ const DOC_TAIL: &str = "
 - **A cached method** builds its key with one `String::with_capacity` and one
   `KeyPart::write_key_part` per placeholder (which escapes `:`, `*`, `{`, …), then calls
   `::cacheward::__private::read_through` with the key spec, the return shape (`ResultOption`
-  here: `Ok(Some(_))` is stored, `Ok(None)` and `Err` are not) and a closure that makes the
-  inner call. The closure only runs on a miss; concurrent misses of one key share one call.
+  here: `Ok(Some(_))` is stored, `Ok(None)` and `Err` are not), how a hit becomes the
+  value (`__near`) and a closure that makes the inner call. The closure only runs on a
+  miss; concurrent misses of one key share one call.
+- **`__near`** is the answer of a probe of the stored type (autoref specialization):
+  `Cloned` when it is `Clone + Send + Sync + 'static`, so that a near-cache hit is a clone
+  of the value the entry holds decoded, else `Decode` (the bytes are decoded on each hit).
+  A value type with a lifetime or a type parameter gets `Decode` without a probe. See
+  `docs/near-cache.md`.
 - **An invalidating method** builds its keys *before* the inner call (arguments may be
   moved into it), awaits the inner write, then `invalidate_if_ok` deletes the keys if the
   result is `Ok` (a failed delete is logged and counted, never returned).

@@ -25,6 +25,24 @@ pub const DIRECT_LABEL: &str = "direct";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadFailed;
 
+/// A value found by a read: bytes from Redis, or an entry of the near cache (also what a
+/// Redis hit becomes once inserted there), which keeps its decoded form for typed reads.
+pub(crate) enum Found {
+    Bytes(Vec<u8>),
+    Near(Arc<crate::near::Entry>),
+}
+
+impl Found {
+    /// The stored bytes.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Found::Bytes(b) => b,
+            Found::Near(entry) => entry.bytes(),
+        }
+    }
+}
+
 /// A transparent cache: Redis, Redis Cluster, Upstash (REST), an explicit in-memory map,
 /// or nothing.
 ///
@@ -270,8 +288,50 @@ impl Cache {
     }
 
     /// Reads `key`; a miss, an error or an undecodable value gives `None`.
+    ///
+    /// With a [near cache](crate::CacheBuilder::near_cache), a near hit decodes the
+    /// entry's bytes into the returned value (`T` need not be `Clone`);
+    /// [`get_arc`](Self::get_arc) shares one decoded value instead.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         self.get_labeled(key, DIRECT_LABEL).await
+    }
+
+    /// Reads `key` as a shared value; a miss, an error or an undecodable value gives
+    /// `None`.
+    ///
+    /// The same read as [`get`](Self::get), but with a
+    /// [near cache](crate::CacheBuilder::near_cache) the entry is decoded once and every
+    /// near hit hands out the same `Arc` (no decode, no clone of `T`) for as long as
+    /// the entry lives. The near cache's rules are unchanged: an entry is evicted by any
+    /// write of its key and is served only while the invalidation feed vouches for it,
+    /// so a value handed out earlier is a snapshot, like any value `get` returned.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use cacheward::Cache;
+    ///
+    /// let cache = Cache::memory();
+    /// cache.set("copilot:llm:policy:acme", &vec![1, 2, 3], Duration::from_secs(300)).await;
+    /// let hit: Option<Arc<Vec<u32>>> = cache.get_arc("copilot:llm:policy:acme").await;
+    /// assert_eq!(hit.as_deref(), Some(&vec![1, 2, 3]));
+    /// # }
+    /// ```
+    pub async fn get_arc<T>(&self, key: &str) -> Option<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let (found, _) = self
+            .try_get_raw(key, DIRECT_LABEL, None, false)
+            .await
+            .ok()
+            .flatten()?;
+        match &found {
+            Found::Near(entry) => entry.decoded(|b| self.decode_or_evict(key, b, DIRECT_LABEL)),
+            Found::Bytes(b) => self.decode_or_evict(key, b, DIRECT_LABEL).map(Arc::new),
+        }
     }
 
     /// Writes `value` under `key` with the given time to live (at least one millisecond).
@@ -341,8 +401,11 @@ impl Cache {
     {
         let plan = crate::__private::read_through::Plan::new(DIRECT_LABEL, ttl, key);
         let shape = crate::__private::shape::Plain;
+        // `T` need not be `Clone`: a near hit decodes the entry's bytes.
+        let near = crate::__private::near_path::Decode;
         let no_refresh = crate::__private::read_through::NoRefresh;
-        crate::__private::read_through::load_through(self, &plan, shape, load, no_refresh).await
+        crate::__private::read_through::load_through(self, &plan, shape, near, load, no_refresh)
+            .await
     }
 
     /// Like [`get_or_set`](Self::get_or_set) for a fallible `load`: an `Err` is returned
@@ -361,8 +424,11 @@ impl Cache {
     {
         let plan = crate::__private::read_through::Plan::new(DIRECT_LABEL, ttl, key);
         let shape = crate::__private::shape::ResultValue;
+        // `T` need not be `Clone`: a near hit decodes the entry's bytes.
+        let near = crate::__private::near_path::Decode;
         let no_refresh = crate::__private::read_through::NoRefresh;
-        crate::__private::read_through::load_through(self, &plan, shape, load, no_refresh).await
+        crate::__private::read_through::load_through(self, &plan, shape, near, load, no_refresh)
+            .await
     }
 
     /// Deletes every key that starts with `prefix` and returns how many were removed.
@@ -463,7 +529,7 @@ impl Cache {
         ttl: Option<Duration>,
     ) -> Result<Option<T>, ReadFailed> {
         match self.try_get_raw(key, label, ttl, false).await? {
-            Some((bytes, _)) => Ok(self.decode_or_evict(key, &bytes, label)),
+            Some((found, _)) => Ok(self.decode_or_evict(key, found.bytes(), label)),
             None => Ok(None),
         }
     }
@@ -551,14 +617,16 @@ impl Cache {
     ///
     /// With `want_ttl`, the read also returns how long the entry has left to live (one
     /// round trip: `GET` and `PTTL` in a script); a near-cache hit says nothing of it.
-    /// `ttl` caps how long a value read here may live in the near cache.
+    /// `ttl` caps how long a value read here may live in the near cache. A near hit, and
+    /// a Redis hit that was inserted in the near cache, come back as that entry
+    /// ([`Found::Near`]), through which typed readers decode once per entry.
     pub(crate) async fn try_get_raw(
         &self,
         key: &str,
         label: &'static str,
         ttl: Option<Duration>,
         want_ttl: bool,
-    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, ReadFailed> {
+    ) -> Result<Option<(Found, Option<Duration>)>, ReadFailed> {
         let slot = self.slot(label);
         if self.inner.pending.blocks(key) {
             // Its invalidation has not reached Redis yet: Redis may hold the old value.
@@ -569,10 +637,14 @@ impl Cache {
         let ticket = match &self.inner.near {
             Some(near) => {
                 near.ensure_feed();
-                if let Some(bytes) = near.get(key) {
+                if let Some(entry) = near.get(key) {
                     slot.counters.near_hit();
                     self.record(slot, Op::Get, Outcome::NearHit, timer);
-                    return Ok(Some((bytes.to_vec(), None)));
+                    // A near hit waits on nothing: count it against the task's budget,
+                    // so that a task looping over near hits still lets the others (the
+                    // feed's heartbeat among them) run, as a read from a socket would.
+                    tokio::task::coop::consume_budget().await;
+                    return Ok(Some((Found::Near(entry), None)));
                 }
                 near.ticket()
             }
@@ -591,10 +663,16 @@ impl Cache {
             Ok(Some((v, remaining))) => {
                 slot.counters.hits(1);
                 self.record(slot, Op::Get, Outcome::Hit, timer);
-                if let (Some(near), Some(ticket)) = (&self.inner.near, ticket) {
-                    near.insert(key, &v, ticket, remaining.or(ttl));
-                }
-                Ok(Some((v, remaining)))
+                let found = match (&self.inner.near, ticket) {
+                    (Some(near), Some(ticket)) => {
+                        match near.insert(key, v, ticket, remaining.or(ttl)) {
+                            Ok(entry) => Found::Near(entry),
+                            Err(v) => Found::Bytes(v),
+                        }
+                    }
+                    _ => Found::Bytes(v),
+                };
+                Ok(Some((found, remaining)))
             }
             Ok(None) => {
                 slot.counters.misses(1);

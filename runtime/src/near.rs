@@ -1,7 +1,10 @@
 //! The near cache: an in-process tier in front of Redis, kept coherent by Redis itself.
 //!
 //! Entries are the values read from Redis, held in a bounded concurrent cache
-//! (quick_cache), each with a maximum age. Coherence comes from a dedicated RESP3
+//! (quick_cache), each with a maximum age. An entry keeps the bytes it was read as and,
+//! once a typed read asked for it, the value decoded from them ([`Entry::decoded`]):
+//! a near hit of a decorator whose value type is `Clone` is a clone of that value, not
+//! a decode. Coherence comes from a dedicated RESP3
 //! connection with `CLIENT TRACKING ON BCAST`: Redis reports every write, delete and
 //! expiry of any key, by any client, as an `invalidate` push, which evicts the entry.
 //!
@@ -25,9 +28,10 @@
 //! topology change) the near cache is not started, and says so once: never a silently
 //! weaker guarantee. A server that refuses `CLIENT TRACKING` likewise.
 
+use std::any::Any;
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The default bound on the age of a near entry.
@@ -42,11 +46,48 @@ const BUCKETS: usize = 4096;
 /// The name the feed connection gives itself (`CLIENT LIST` shows it).
 pub(crate) const FEED_CLIENT_NAME: &str = "cacheward-near-feed";
 
-#[derive(Clone)]
-struct Entry {
-    bytes: Arc<[u8]>,
+/// One near entry: the bytes read from Redis under a ticket, and their decoded form.
+///
+/// The decoded form is a pure function of the bytes (it is made from them, never from
+/// a value the caller had), so it is exactly as fresh as the entry: everything that
+/// evicts or refuses the entry (an invalidation, the epoch, its age) applies to it.
+pub(crate) struct Entry {
+    bytes: Vec<u8>,
     epoch: u64,
     expires: Instant,
+    /// The bytes decoded as the first type a typed read asked for.
+    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Entry {
+    /// The bytes as read from Redis.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The entry decoded as a `D` by `decode` (from [`bytes`](Self::bytes)), decoded
+    /// once per entry: later calls for the same type share that value. An entry holds
+    /// one decoded type; another type asked of it is decoded from the bytes each time
+    /// (`TypeId`s are compared, so a value is never handed out as the wrong type).
+    /// `None` when `decode` fails (nothing is kept then).
+    pub(crate) fn decoded<D: Any + Send + Sync>(
+        &self,
+        decode: impl FnOnce(&[u8]) -> Option<D>,
+    ) -> Option<Arc<D>> {
+        if let Some(held) = self.decoded.get() {
+            if (**held).is::<D>() {
+                return Arc::clone(held).downcast::<D>().ok();
+            }
+            return decode(&self.bytes).map(Arc::new);
+        }
+        let fresh = Arc::new(decode(&self.bytes)?);
+        // A concurrent reader may have set it first: both decoded the same bytes.
+        let _ = self
+            .decoded
+            .set(Arc::clone(&fresh) as Arc<dyn Any + Send + Sync>);
+        Some(fresh)
+    }
 }
 
 /// What a read took before its `GET`; see [`Near::insert`].
@@ -58,7 +99,7 @@ pub(crate) struct Ticket {
 
 /// The near cache of one [`Cache`](crate::Cache).
 pub(crate) struct Near {
-    entries: quick_cache::sync::Cache<String, Entry>,
+    entries: quick_cache::sync::Cache<String, Arc<Entry>>,
     max_age: Duration,
     hasher: std::collections::hash_map::RandomState,
     /// Bumped whenever the feed cannot vouch for what happened meanwhile.
@@ -151,9 +192,9 @@ impl Near {
                 < u64::try_from((HEARTBEAT * 2).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The value of `key`, if the near cache holds one it can vouch for.
+    /// The entry of `key`, if the near cache holds one it can vouch for.
     #[inline]
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<[u8]>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<Entry>> {
         let now = Instant::now();
         if !self.vouched(now) {
             return None;
@@ -162,7 +203,7 @@ impl Near {
         if entry.epoch != self.epoch.load(Ordering::Acquire) || entry.expires <= now {
             return None;
         }
-        Some(entry.bytes)
+        Some(entry)
     }
 
     /// Taken before a `GET` whose value may be inserted.
@@ -179,25 +220,34 @@ impl Near {
 
     /// Inserts a value read from Redis under `ticket`, unless an invalidation of its
     /// bucket arrived since the ticket was taken (or arrives during the insert).
-    pub(crate) fn insert(&self, key: &str, bytes: &[u8], ticket: Ticket, ttl: Option<Duration>) {
+    ///
+    /// Returns the entry made of `bytes` (which the caller may decode through, see
+    /// [`Entry::decoded`]; it may already have been evicted again), or `bytes` back when
+    /// the ticket did not allow an insert.
+    pub(crate) fn insert(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        ticket: Ticket,
+        ttl: Option<Duration>,
+    ) -> Result<Arc<Entry>, Vec<u8>> {
         let bucket = self.bucket(key);
         if bucket.load(Ordering::SeqCst) > ticket.seq
             || self.epoch.load(Ordering::SeqCst) != ticket.epoch
         {
-            return;
+            return Err(bytes);
         }
         if let Some(delay) = testing::insert_delay(key) {
             std::thread::sleep(delay);
         }
         let age = ttl.map_or(self.max_age, |t| t.min(self.max_age));
-        self.entries.insert(
-            key.to_owned(),
-            Entry {
-                bytes: bytes.into(),
-                epoch: ticket.epoch,
-                expires: Instant::now() + age,
-            },
-        );
+        let entry = Arc::new(Entry {
+            bytes,
+            epoch: ticket.epoch,
+            expires: Instant::now() + age,
+            decoded: OnceLock::new(),
+        });
+        self.entries.insert(key.to_owned(), Arc::clone(&entry));
         // An invalidation that bumped the bucket before this insert landed removes
         // nothing (there was nothing yet): take the entry out again.
         if bucket.load(Ordering::SeqCst) > ticket.seq
@@ -205,6 +255,7 @@ impl Near {
         {
             self.entries.remove(key);
         }
+        Ok(entry)
     }
 
     /// Evicts `key` (an invalidation from the feed, or this instance's own write).
@@ -390,20 +441,26 @@ mod tests {
             .store(near.nanos(Instant::now()), Ordering::SeqCst);
     }
 
+    fn bytes(near: &Near, key: &str) -> Option<Vec<u8>> {
+        near.get(key).map(|e| e.bytes().to_vec())
+    }
+
+    fn put(near: &Near, key: &str, value: &[u8]) {
+        let _ = near.insert(key, value.to_vec(), near.ticket().unwrap(), None);
+    }
+
     #[test]
     fn serves_only_what_it_can_vouch_for() {
         let near = Near::new(100, Duration::from_secs(10), None);
         assert!(near.ticket().is_none(), "no feed: no tickets");
         live(&near);
-        let t = near.ticket().unwrap();
-        near.insert("k", b"v", t, None);
-        assert_eq!(near.get("k").as_deref(), Some(&b"v"[..]));
+        put(&near, "k", b"v");
+        assert_eq!(bytes(&near, "k").as_deref(), Some(&b"v"[..]));
         near.lose_feed();
-        assert_eq!(near.get("k"), None, "feed lost");
+        assert!(near.get("k").is_none(), "feed lost");
         live(&near);
-        assert_eq!(
-            near.get("k"),
-            None,
+        assert!(
+            near.get("k").is_none(),
             "entries of an older epoch stay unserved"
         );
     }
@@ -414,37 +471,97 @@ mod tests {
         live(&near);
         let t = near.ticket().unwrap();
         near.invalidate("k");
-        near.insert("k", b"old", t, None);
-        assert_eq!(near.get("k"), None);
-        let t = near.ticket().unwrap();
-        near.insert("k", b"new", t, None);
-        assert_eq!(near.get("k").as_deref(), Some(&b"new"[..]));
+        assert_eq!(
+            near.insert("k", b"old".to_vec(), t, None).err().as_deref(),
+            Some(&b"old"[..]),
+            "the bytes come back, not inserted"
+        );
+        assert!(near.get("k").is_none());
+        put(&near, "k", b"new");
+        assert_eq!(bytes(&near, "k").as_deref(), Some(&b"new"[..]));
         near.invalidate("k");
-        assert_eq!(near.get("k"), None);
+        assert!(near.get("k").is_none());
     }
 
     #[test]
     fn entries_age_out() {
         let near = Near::new(100, Duration::from_millis(20), None);
         live(&near);
-        near.insert(
-            "k",
-            b"v",
-            near.ticket().unwrap(),
-            Some(Duration::from_secs(60)),
-        );
+        let t = near.ticket().unwrap();
+        let _ = near.insert("k", b"v".to_vec(), t, Some(Duration::from_secs(60)));
         assert!(near.get("k").is_some());
         std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(near.get("k"), None);
+        assert!(near.get("k").is_none());
     }
 
     #[test]
     fn a_silent_feed_stops_serving_after_two_heartbeats() {
         let near = Near::new(100, Duration::from_secs(60), None);
         live(&near);
-        near.insert("k", b"v", near.ticket().unwrap(), None);
+        put(&near, "k", b"v");
         near.vouched.store(0, Ordering::SeqCst);
         std::thread::sleep(HEARTBEAT * 2);
-        assert_eq!(near.get("k"), None);
+        assert!(near.get("k").is_none());
+    }
+
+    fn parse<D: std::str::FromStr>(decodes: &std::cell::Cell<u32>, b: &[u8]) -> Option<D> {
+        decodes.set(decodes.get() + 1);
+        std::str::from_utf8(b).ok()?.parse().ok()
+    }
+
+    #[test]
+    fn an_entry_is_decoded_once_per_entry_and_per_type() {
+        let near = Near::new(100, Duration::from_secs(10), None);
+        live(&near);
+        let decodes = std::cell::Cell::new(0);
+        put(&near, "k", b"7");
+        let entry = near.get("k").unwrap();
+        let first = entry.decoded(|b| parse::<u64>(&decodes, b)).unwrap();
+        let again = near
+            .get("k")
+            .unwrap()
+            .decoded(|b| parse::<u64>(&decodes, b));
+        assert_eq!((*first, again.as_deref(), decodes.get()), (7, Some(&7), 1));
+        assert!(
+            Arc::ptr_eq(&first, &again.unwrap()),
+            "the same decoded value"
+        );
+        // Another type of the same entry: decoded from the bytes, never the u64 cast.
+        let other = entry.decoded(|b| parse::<String>(&decodes, b));
+        assert_eq!(other.as_deref().map(String::as_str), Some("7"));
+        let third = entry.decoded(|b| parse::<u8>(&decodes, b));
+        assert_eq!((third.as_deref(), decodes.get()), (Some(&7), 3));
+        // An undecodable entry keeps nothing and says so each time.
+        put(&near, "bad", b"x");
+        let bad = near.get("bad").unwrap();
+        assert!(bad.decoded(|b| parse::<u64>(&decodes, b)).is_none());
+        assert!(bad.decoded(|b| parse::<u64>(&decodes, b)).is_none());
+        assert_eq!(decodes.get(), 5);
+    }
+
+    #[test]
+    fn a_new_entry_is_decoded_anew() {
+        let near = Near::new(100, Duration::from_secs(10), None);
+        live(&near);
+        let decodes = std::cell::Cell::new(0);
+        put(&near, "k", b"1");
+        let old = near
+            .get("k")
+            .unwrap()
+            .decoded(|b| parse::<u64>(&decodes, b));
+        near.invalidate("k");
+        assert!(
+            near.get("k").is_none(),
+            "the decoded value went with its entry"
+        );
+        put(&near, "k", b"2");
+        let new = near
+            .get("k")
+            .unwrap()
+            .decoded(|b| parse::<u64>(&decodes, b));
+        assert_eq!((old.as_deref(), new.as_deref()), (Some(&1), Some(&2)));
+        near.lose_feed();
+        live(&near);
+        assert!(near.get("k").is_none(), "nor across an epoch");
     }
 }

@@ -214,7 +214,9 @@ impl Cache {
         let reads = tags.iter().map(|tag| async move {
             let key = tag_key(tag);
             let counter = match self.try_get_raw(&key, TAG_LABEL, None, false).await? {
-                Some((bytes, _)) => String::from_utf8(bytes).map_err(|_| ReadFailed)?,
+                Some((found, _)) => std::str::from_utf8(found.bytes())
+                    .map_err(|_| ReadFailed)?
+                    .to_owned(),
                 None => self
                     .inner
                     .store

@@ -122,6 +122,12 @@ const _: () = {
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
             __key.push(':');
             ::cacheward::__private::KeyPart::write_key_part(&user_id, &mut __key);
+            let __near = {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
+                (&::cacheward::__private::near_path::Probe::<ConversationConfig>::new())
+                    .near_path()
+            };
             let mut __tag_0 = ::std::string::String::with_capacity(23);
             __tag_0.push_str("tenant:");
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __tag_0);
@@ -136,6 +142,7 @@ const _: () = {
                         fail_safe_throttle: ::core::option::Option::None,
                     },
                     ::cacheward::__private::shape::ResultOption,
+                    __near,
                     move || <S as ConfigStore>::get_config(
                         &self.inner,
                         tenant_id,
@@ -261,6 +268,12 @@ const _: () = {
             let mut __key = ::std::string::String::with_capacity(35);
             __key.push_str("copilot:llm:policy:");
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
+            let __near = {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
+                (&::cacheward::__private::near_path::Probe::<TenantLlmPolicy>::new())
+                    .near_path()
+            };
             ::cacheward::__private::read_through_with(
                     &self.cache,
                     &__KEY_0,
@@ -274,6 +287,7 @@ const _: () = {
                         fail_safe_throttle: ::core::option::Option::None,
                     },
                     ::cacheward::__private::shape::ResultOption,
+                    __near,
                     move || <S as PolicyStore>::get_policy(&self.inner, tenant_id),
                 )
                 .await

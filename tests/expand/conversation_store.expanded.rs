@@ -164,11 +164,18 @@ const _: () = {
                 &conversation_id,
                 &mut __key,
             );
+            let __near = {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
+                (&::cacheward::__private::near_path::Probe::<Conversation>::new())
+                    .near_path()
+            };
             ::cacheward::__private::read_through(
                     &self.cache,
                     &__KEY_0,
                     __key,
                     ::cacheward::__private::shape::ResultOption,
+                    __near,
                     move || <S as ConversationStore>::get_conversation(
                         &self.inner,
                         conversation_id,
@@ -186,11 +193,18 @@ const _: () = {
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
             __key.push(':');
             ::cacheward::__private::KeyPart::write_key_part(&user_id, &mut __key);
+            let __near = {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
+                (&::cacheward::__private::near_path::Probe::<ConversationConfig>::new())
+                    .near_path()
+            };
             ::cacheward::__private::read_through(
                     &self.cache,
                     &__KEY_1,
                     __key,
                     ::cacheward::__private::shape::ResultOption,
+                    __near,
                     move || <S as ConversationStore>::get_config(
                         &self.inner,
                         tenant_id,

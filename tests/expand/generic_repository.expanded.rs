@@ -172,6 +172,7 @@ const _: () = {
                         &__KEY_0,
                         __key,
                         ::cacheward::__private::shape::ResultOptionWithNone,
+                        ::cacheward::__private::near_path::Decode,
                         move || <S as Repository<T>>::find(&self.inner, kind, id),
                     )
                     .await
@@ -213,11 +214,17 @@ const _: () = {
             let mut __key = ::std::string::String::with_capacity(27);
             __key.push_str("repo:count:");
             ::cacheward::__private::KeyPart::write_key_part(&kind, &mut __key);
+            let __near = {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
+                (&::cacheward::__private::near_path::Probe::<usize>::new()).near_path()
+            };
             ::cacheward::__private::read_through(
                     &self.cache,
                     &__KEY_1,
                     __key,
                     ::cacheward::__private::shape::Plain,
+                    __near,
                     move || <S as Repository<T>>::count(&self.inner, kind),
                 )
                 .await

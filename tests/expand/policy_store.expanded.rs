@@ -120,11 +120,18 @@ const _: () = {
             let mut __key = ::std::string::String::with_capacity(35);
             __key.push_str("copilot:llm:policy:");
             ::cacheward::__private::KeyPart::write_key_part(&tenant_id, &mut __key);
+            let __near = {
+                #[allow(unused_imports, reason = "one of the two answers the probe")]
+                use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
+                (&::cacheward::__private::near_path::Probe::<TenantLlmPolicy>::new())
+                    .near_path()
+            };
             ::cacheward::__private::read_through(
                     &self.cache,
                     &__KEY_0,
                     __key,
                     ::cacheward::__private::shape::ResultOption,
+                    __near,
                     move || <S as PolicyStore>::get_policy(&self.inner, tenant_id),
                 )
                 .await

@@ -145,6 +145,8 @@ mod own {
         near_cache::a_silently_cut_feed_stops_the_near_cache_within_two_heartbeats (flavor = "multi_thread", worker_threads = 2);
         near_cache::an_invalidation_during_the_insert_is_not_lost (flavor = "multi_thread", worker_threads = 2);
         near_cache::soak_two_instances_agree_with_the_database_after_the_writes (flavor = "multi_thread", worker_threads = 2);
+        near_cache::a_decorators_near_hits_clone_one_decoded_value_and_a_write_replaces_it (flavor = "multi_thread", worker_threads = 2);
+        near_cache::a_near_entry_is_never_handed_out_as_another_type (flavor = "multi_thread", worker_threads = 2);
         pending_invalidations::a_write_during_a_partition_reaches_every_instance_after_it_heals (flavor = "multi_thread", worker_threads = 2);
         pending_invalidations::a_write_while_the_breaker_is_open_is_replayed_after_recovery (flavor = "multi_thread", worker_threads = 2);
         pending_invalidations::the_proxy_cuts_without_closing (flavor = "multi_thread", worker_threads = 2);

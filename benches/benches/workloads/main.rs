@@ -1,5 +1,6 @@
 //! Workloads 1-6 against a private redis-server on loopback: hit path (and what the
-//! template options and the near cache cost on a hit), miss path, degraded (Redis
+//! template options and the near cache cost on a hit, and how soon another client's
+//! write evicts a near entry), miss path, degraded (Redis
 //! frozen), stampede (in one instance and across four), rate limiter, batch.
 //!
 //! `cargo bench -p cacheward-benches --bench workloads -- [options] [workload...]`
@@ -8,7 +9,8 @@
 //! `--quick` (1 round, short windows: a smoke run), `--doc PATH` (splice the tables into
 //! PATH between `<!-- BEGIN workloads -->` and `<!-- END workloads -->`),
 //! `--deadline-ms N` (the healthy-server caches' deadline). Workload names: `hit`,
-//! `options`, `miss`, `degraded`, `stampede`, `ratelimit`, `batch` (default: all).
+//! `options`, `near-evict`, `miss`, `degraded`, `stampede`, `ratelimit`, `batch`
+//! (default: all).
 //!
 //! `--profile VARIANT --ops N [--tasks T] [--url URL]` runs N operations of one
 //! [`Variant`] instead (see [`profile`]).
@@ -21,6 +23,7 @@ mod batch;
 mod degraded;
 mod hit;
 mod miss;
+mod near_evict;
 mod options;
 mod profile;
 mod ratelimit;
@@ -154,6 +157,9 @@ fn main() {
         }
         if cfg.wants("options") {
             out.push(options::run(&cfg, &server).await);
+        }
+        if cfg.wants("near-evict") {
+            out.push(near_evict::run(&cfg, &server).await);
         }
         if cfg.wants("miss") {
             out.push(miss::run(&cfg, &server).await);

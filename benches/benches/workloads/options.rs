@@ -25,7 +25,10 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         Variant::Tagged,
         Variant::Fresh,
         Variant::Near,
+        Variant::NearGet,
+        Variant::NearArc,
         Variant::NearBare,
+        Variant::CachedCsc,
     ];
     let sweep = sweep(
         "template options",
@@ -42,7 +45,7 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
                 let near = near_cache.stats();
                 // Near reads were served by the near cache (at most 1% went to Redis),
                 // none timed out on its way there.
-                let near_ok = v != Variant::Near
+                let near_ok = !matches!(v, Variant::Near | Variant::NearGet | Variant::NearArc)
                     || (near.near_hits - near_before.near_hits >= s.ops
                         && near.hits - near_before.hits <= s.ops / 100
                         && near.errors == near_before.errors
@@ -71,8 +74,20 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             "(n) plain template, near cache on (in-process hit)",
         ),
         (
+            Variant::NearGet,
+            "(g) `Cache::get` on the near cache (a decode per hit)",
+        ),
+        (
+            Variant::NearArc,
+            "(a) `Cache::get_arc` on the near cache (one decoded `Arc`, shared)",
+        ),
+        (
             Variant::NearBare,
             "(q) bare `quick_cache` get of an `Arc` (the physical limit)",
+        ),
+        (
+            Variant::CachedCsc,
+            "(c) `cached` `AsyncRedisCache`, `client_side_caching(true)`",
         ),
     ];
     let mut md = String::from("### 1b. What template options cost on a hit\n\n");
@@ -81,9 +96,15 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         "The same 1,000 pre-loaded policies as workload 1, read through the generated \
          decorator under templates with each option; every read a hit. (n) is the plain \
          template on a cache built with `near_cache(2000)` (entries up to 300 s old): the \
-         cell is valid only if at least 99% of its reads were near hits. (q) is a `quick_cache` get of an `Arc<TenantLlmPolicy>`, no \
-         decoding: what an in-process tier cannot beat. A near hit decodes the entry's \
-         bytes into the caller's owned value, which (q) does not.\n\n",
+         cell is valid only if at least 99% of its reads were near hits. A near hit of the decorator clones the value the entry holds \
+         decoded (the policy is `Clone`); (g) reads the same entries with `Cache::get`, \
+         which decodes the bytes on each hit (its `T` need not be `Clone`), and (a) with \
+         `Cache::get_arc`, which hands out the entry's decoded `Arc`. (q) is a \
+         `quick_cache` get of an `Arc<TenantLlmPolicy>`, no decoding and no clone: what an \
+         in-process tier cannot beat. (c) is the `cached` crate's Redis store with its \
+         client-side caching (redis-rs `cache-aio`: RESP3 tracking of the keys the \
+         connection read, the undecoded reply kept in process, MessagePack decoded on \
+         each hit), over the same 1,000 policies in its own format.\n\n",
     );
     for tasks in CONCURRENCY {
         let _ = writeln!(
@@ -139,6 +160,30 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             Variant::NearBare,
             report::p50_us,
         ),
+        (
+            "g/n p50 (decode per hit vs clone per hit)",
+            Variant::NearGet,
+            Variant::Near,
+            report::p50_us,
+        ),
+        (
+            "**a/q p50** (`get_arc` near hit vs the physical limit)",
+            Variant::NearArc,
+            Variant::NearBare,
+            report::p50_us,
+        ),
+        (
+            "**c/n p50** (`cached`'s client-side cache vs the near cache)",
+            Variant::CachedCsc,
+            Variant::Near,
+            report::p50_us,
+        ),
+        (
+            "c/n throughput",
+            Variant::CachedCsc,
+            Variant::Near,
+            report::throughput,
+        ),
     ];
     md.push_str(&report::ratio_table(runs, &CONCURRENCY, rows));
     let at = |tasks, num, den, f: Metric| ratio_runs(runs, tasks, num, den, f).0;
@@ -146,6 +191,7 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
     let fresh = at(1, Variant::Fresh, Variant::Generated, report::p50_us);
     let speedup = at(1, Variant::Generated, Variant::Near, report::p50_us);
     let limit = at(1, Variant::Near, Variant::NearBare, report::p50_us);
+    let arc_limit = at(1, Variant::NearArc, Variant::NearBare, report::p50_us);
     let checks = vec![
         Check {
             target: "tagged hit, 1 task: one round trip, p50 ≤ 1.3× a plain hit (t/b)".into(),
@@ -167,6 +213,12 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             target: "near hit, 1 task: within 2× of a bare quick_cache get (n/q p50)".into(),
             measured: ratio(limit),
             verdict: Verdict::from_bool(limit <= 2.0),
+        },
+        Check {
+            target: "`get_arc` near hit, 1 task: within 2× of a bare quick_cache get (a/q p50)"
+                .into(),
+            measured: ratio(arc_limit),
+            verdict: Verdict::from_bool(arc_limit <= 2.0),
         },
     ];
     Section {

@@ -105,6 +105,18 @@ macro_rules! dispatch {
                 let $op = S::near_bare_op;
                 $then
             }
+            V::NearArc => {
+                let $op = S::near_arc_op;
+                $then
+            }
+            V::NearGet => {
+                let $op = S::near_get_op;
+                $then
+            }
+            V::CachedCsc => {
+                let $op = S::cached_csc_op;
+                $then
+            }
             V::SingleFlight => {
                 let $op = S::single_flight_op;
                 $then
@@ -159,6 +171,13 @@ pub enum Variant {
     /// A bare `quick_cache` get of an `Arc` of the policy: the near cache's physical
     /// limit.
     NearBare,
+    /// `Cache::get_arc` over the cache with a near cache: one decoded value, shared.
+    NearArc,
+    /// `Cache::get` over the cache with a near cache: a decode per near hit.
+    NearGet,
+    /// The `cached` crate's `AsyncRedisCache` with `client_side_caching(true)` (redis-rs
+    /// `cache-aio`: RESP3 tracking, the undecoded reply kept in process).
+    CachedCsc,
     /// The hand-written decorator with a single-flight inside the process: what the
     /// generated decorator did before leases (one load per instance, not per key).
     SingleFlight,
@@ -166,7 +185,7 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, in the order [`Variant::name`] lists them.
-    pub const ALL: [Variant; 20] = [
+    pub const ALL: [Variant; 23] = [
         Variant::Floor,
         Variant::FloorClone,
         Variant::Generated,
@@ -186,6 +205,9 @@ impl Variant {
         Variant::Fresh,
         Variant::Near,
         Variant::NearBare,
+        Variant::NearArc,
+        Variant::NearGet,
+        Variant::CachedCsc,
         Variant::SingleFlight,
     ];
 
@@ -211,6 +233,9 @@ impl Variant {
             Variant::Fresh => "fresh",
             Variant::Near => "near",
             Variant::NearBare => "near-bare",
+            Variant::NearArc => "near-arc",
+            Variant::NearGet => "near-get",
+            Variant::CachedCsc => "cached-csc",
             Variant::SingleFlight => "single-flight",
         }
     }
@@ -288,12 +313,7 @@ impl Subjects {
             .get_multiplexed_async_connection()
             .await
             .expect("connect the floor");
-        let cached = cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder("bench-cached")
-            .connection_string(url)
-            .ttl(Duration::from_secs(3_600))
-            .build()
-            .await
-            .expect("cached's AsyncRedisCache");
+        let cached = cached_plain(url, "bench-cached").await;
         let window = Duration::from_secs(60);
         let limiter = |a| RateLimiter::new(&cache, "bench", a);
         Subjects {
@@ -346,7 +366,9 @@ impl Subjects {
     }
 
     /// Builds [`Subjects::near`]: a cache on `url` with a near cache, warmed with every
-    /// tenant once its invalidation feed is up, and the bare `quick_cache` beside it.
+    /// tenant once its invalidation feed is up, the bare `quick_cache` beside it, and
+    /// `cached`'s cache with client-side caching over the keys [`Subjects::load_tenants`]
+    /// gave `cached`, warmed too.
     pub async fn add_near_cache(&mut self, url: &str) {
         // Entries as old as the Redis TTL (the default maximum age, 10 s, would send
         // each key back to Redis every 10 s of the run).
@@ -359,6 +381,7 @@ impl Subjects {
             store: CachingPolicyStore::new(self.inner.clone(), cache.clone()),
             cache,
             bare: quick_cache::sync::Cache::new(2 * TENANTS),
+            csc: cached_csc(url, "bench-cached").await,
         };
         let feed_up = std::time::Instant::now() + Duration::from_secs(10);
         while near.cache.stats().near_hits == 0 {
@@ -374,6 +397,10 @@ impl Subjects {
             answered(near.store.get_policy(t).await);
             near.bare
                 .insert(t.clone(), Arc::new(TenantLlmPolicy::sample(t)));
+            assert!(
+                matches!(near.csc.async_cache_get(t).await, Ok(Some(_))),
+                "cached's client-side cache reads the tenants"
+            );
         }
         self.near = Some(near);
     }
@@ -434,6 +461,36 @@ pub struct NearSubjects {
     pub cache: Cache,
     store: CachingPolicyStore<Arc<BackingStore>>,
     bare: quick_cache::sync::Cache<String, Arc<TenantLlmPolicy>>,
+    csc: cached::AsyncRedisCache<String, TenantLlmPolicy>,
+}
+
+/// `cached`'s `AsyncRedisCache` of policies on `url` under `prefix`, as its README
+/// builds it.
+pub async fn cached_plain(
+    url: &str,
+    prefix: &str,
+) -> cached::AsyncRedisCache<String, TenantLlmPolicy> {
+    cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder(prefix)
+        .connection_string(url)
+        .ttl(Duration::from_secs(3_600))
+        .build()
+        .await
+        .expect("cached's AsyncRedisCache")
+}
+
+/// [`cached_plain`] with `client_side_caching(true)`: a RESP3 connection with redis-rs's
+/// client-side cache (`cache-aio`, its default configuration).
+pub async fn cached_csc(
+    url: &str,
+    prefix: &str,
+) -> cached::AsyncRedisCache<String, TenantLlmPolicy> {
+    cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder(prefix)
+        .connection_string(url)
+        .ttl(Duration::from_secs(3_600))
+        .client_side_caching(true)
+        .build()
+        .await
+        .expect("cached's AsyncRedisCache with client-side caching")
 }
 
 /// One operation of each variant, all of one signature (see [`dispatch!`]): `conn` is
@@ -534,6 +591,26 @@ impl Subjects {
 
     pub async fn near_bare_op(&self, _: &mut Connection, tenant: &String) -> bool {
         self.near().bare.get(tenant).is_some()
+    }
+
+    pub async fn near_arc_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        self.near()
+            .cache
+            .get_arc::<TenantLlmPolicy>(&policy_key(tenant))
+            .await
+            .is_some()
+    }
+
+    pub async fn near_get_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        self.near()
+            .cache
+            .get::<TenantLlmPolicy>(&policy_key(tenant))
+            .await
+            .is_some()
+    }
+
+    pub async fn cached_csc_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        matches!(self.near().csc.async_cache_get(tenant).await, Ok(Some(_)))
     }
 
     pub async fn single_flight_op(&self, _: &mut Connection, tenant: &String) -> bool {

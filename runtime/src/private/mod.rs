@@ -7,6 +7,7 @@
 //! logic (single-flight, encoding, counting, logging) lives here.
 
 mod invalidate;
+pub mod near_path;
 pub(crate) mod read_through;
 pub mod shape;
 mod single_flight;

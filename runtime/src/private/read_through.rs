@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::near_path::{Hit, NearPath};
 use super::shape::Shape;
 use super::single_flight::{self, Join, Leader, Shared};
 use crate::backend::Backend;
@@ -23,20 +24,26 @@ use crate::tags::Stamps;
 ///
 /// Every cache failure is a miss: the caller always gets the inner store's answer or a
 /// value the inner store gave for the same key.
-pub async fn read_through<R, M, F, Fut>(
+///
+/// `near` says how a hit becomes the value: [`Cloned`](super::near_path::Cloned) from
+/// the value a near-cache entry holds decoded, or [`Decode`](super::near_path::Decode) from the bytes (the macro
+/// picks one per method, see [`near_path`](super::near_path)).
+pub async fn read_through<R, M, N, F, Fut>(
     cache: &Cache,
     spec: &'static KeySpec,
     key: String,
     shape: M,
+    near: N,
     inner: F,
 ) -> R
 where
     M: Shape<R>,
+    N: NearPath<M::Stored>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
     let plan = Plan::new(spec.label(), spec.effective_ttl(), &key);
-    load_through(cache, &plan, shape, inner, NoRefresh).await
+    load_through(cache, &plan, shape, near, inner, NoRefresh).await
 }
 
 /// [`read_through`] for a template with tags, `refresh_ahead` or `stale_if_error`.
@@ -48,17 +55,23 @@ where
 /// background refresh would need the inner store's future to be `Send + 'static`,
 /// which a generic decorator cannot require of an `async fn` in a trait; code that can
 /// give an owned loader uses [`read_through_with_background`].)
-pub async fn read_through_with<R, M, F, Fut, const N: usize>(
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per thing the caller knows"
+)]
+pub async fn read_through_with<R, M, N, F, Fut, const TAGS: usize>(
     cache: &Cache,
     spec: &'static KeySpec,
     key: String,
-    tags: [String; N],
+    tags: [String; TAGS],
     timing: Timing,
     shape: M,
+    near: N,
     inner: F,
 ) -> R
 where
     M: Shape<R>,
+    N: NearPath<M::Stored>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
@@ -67,7 +80,7 @@ where
         timing,
         ..Plan::new(spec.label(), spec.effective_ttl(), &key)
     };
-    load_through(cache, &plan, shape, inner, Foreground).await
+    load_through(cache, &plan, shape, near, inner, Foreground).await
 }
 
 /// [`read_through_with`] with a background refresh: `refresh` makes an owned future
@@ -77,18 +90,20 @@ where
     clippy::too_many_arguments,
     reason = "one argument per thing the caller knows"
 )]
-pub async fn read_through_with_background<R, M, F, Fut, G, GFut, const N: usize>(
+pub async fn read_through_with_background<R, M, N, F, Fut, G, GFut, const TAGS: usize>(
     cache: &Cache,
     spec: &'static KeySpec,
     key: String,
-    tags: [String; N],
+    tags: [String; TAGS],
     timing: Timing,
     shape: M,
+    near: N,
     inner: F,
     refresh: G,
 ) -> R
 where
     M: Shape<R> + Send + 'static,
+    N: NearPath<M::Stored>,
     R: Send + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
@@ -100,7 +115,7 @@ where
         timing,
         ..Plan::new(spec.label(), spec.effective_ttl(), &key)
     };
-    load_through(cache, &plan, shape, inner, Refresher(refresh)).await
+    load_through(cache, &plan, shape, near, inner, Refresher(refresh)).await
 }
 
 /// The options of a template that change how its entries live.
@@ -163,7 +178,7 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    fn decode<T: DeserializeOwned>(
+    pub(crate) fn decode<T: DeserializeOwned>(
         &self,
         cache: &Cache,
         key: &str,
@@ -256,15 +271,17 @@ where
 }
 
 /// [`read_through`] for a plan given directly.
-pub(crate) async fn load_through<R, M, F, Fut, Rf>(
+pub(crate) async fn load_through<R, M, N, F, Fut, Rf>(
     cache: &Cache,
     plan: &Plan<'_>,
     _shape: M,
+    near: N,
     inner: F,
     refresh: Rf,
 ) -> R
 where
     M: Shape<R>,
+    N: NearPath<M::Stored>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
     Rf: Refresh<R>,
@@ -292,8 +309,15 @@ where
     // is skipped: a lease or a SET into a Redis that just failed would only wait out
     // another deadline. The next read after Redis recovers fills the key.
     let (read_failed, format) = match (read, format) {
-        (Ok(Some((bytes, remaining))), Ok(format)) => {
-            if let Some(value) = format.decode::<M::Stored>(cache, key, &bytes, label) {
+        (Ok(Some((found, remaining))), Ok(format)) => {
+            let hit = Hit {
+                cache,
+                format: &format,
+                key,
+                label,
+                found: &found,
+            };
+            if let Some(value) = near.value(hit) {
                 if plan.due_for_refresh(remaining) {
                     if Rf::FOREGROUND {
                         return refresh_here::<R, M, F, Fut>(cache, plan, &format, value, inner)
@@ -305,7 +329,7 @@ where
             }
             if let Format::Tagged(_) = format {
                 // Stamped before a tag invalidation: out of the way of the refill.
-                cache.drop_stale(key, &bytes).await;
+                cache.drop_stale(key, found.bytes()).await;
             }
             (false, format)
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::Target;
 use cacheward::__private::{
-    Timing, read_through_with, read_through_with_background, shape::ResultOption,
+    Timing, near_path::Cloned, read_through_with, read_through_with_background, shape::ResultOption,
 };
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
@@ -71,6 +71,7 @@ async fn read(
                 [],
                 timing,
                 ResultOption,
+                Cloned,
                 || db.load(),
                 refresh,
             )
@@ -84,6 +85,7 @@ async fn read(
                 [],
                 timing,
                 ResultOption,
+                Cloned,
                 || db.load(),
             )
             .await
@@ -96,6 +98,7 @@ async fn read(
                 [t.clone()],
                 timing,
                 ResultOption,
+                Cloned,
                 || db.load(),
             )
             .await

@@ -3,6 +3,7 @@
 //! cannot be vouched for (killed, or silently cut by a TCP proxy).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -227,12 +228,51 @@ pub async fn an_invalidation_during_the_insert_is_not_lost() {
         1,
         "read before the write"
     );
-    cacheward::__private::near_testing::set_insert_delay(None);
     assert_eq!(
         cache.get::<Row>("near:slow:1").await.unwrap().version,
         2,
         "the value read before the write was not kept"
     );
+
+    // The same race through a decorator whose value the near cache keeps decoded: the
+    // racing read may answer what it read, but neither its bytes nor its decoded value
+    // are served afterwards.
+    let db = Arc::new(Db::default());
+    db.rows.lock().unwrap().insert(5, 1);
+    let store = CachingSlowItems::new(Arc::clone(&db), cache.clone());
+    let reader = tokio::spawn({
+        let store = store.clone();
+        async move { store.slow_item(5).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _: () = raw
+        .set(
+            "near:slow:5",
+            serde_json::to_string(&Row { id: 5, version: 2 }).unwrap(),
+        )
+        .await
+        .unwrap();
+    let raced = reader.await.unwrap().unwrap().unwrap();
+    cacheward::__private::near_testing::set_insert_delay(None);
+    assert_eq!(raced.version, 1, "loaded before the write");
+    for _ in 0..3 {
+        assert_eq!(
+            store.slow_item(5).await.unwrap().unwrap().version,
+            2,
+            "the value decoded before the write was not kept"
+        );
+    }
+}
+
+#[cached_store(key = "near:slow:<id>", ttl = 300)]
+trait SlowItems: Send + Sync {
+    async fn slow_item(&self, id: u64) -> Result<Option<Row>, Fail>;
+}
+
+impl SlowItems for Arc<Db> {
+    async fn slow_item(&self, id: u64) -> Result<Option<Row>, Fail> {
+        self.item(id).await
+    }
 }
 
 /// Soak two instances agree with the database after the writes.
@@ -308,4 +348,252 @@ async fn feed_up(cache: &Cache) {
     let row = Row { id: 0, version: 0 };
     cache.set("near:warm", &row, Duration::from_secs(60)).await;
     warm(cache, "near:warm").await;
+}
+
+static DECODES: AtomicUsize = AtomicUsize::new(0);
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+static UNCLONED_DECODES: AtomicUsize = AtomicUsize::new(0);
+
+/// A row that counts its decodes and clones.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+struct Counted {
+    id: u64,
+    version: u64,
+}
+
+impl<'de> Deserialize<'de> for Counted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Row { id, version } = Row::deserialize(d)?;
+        DECODES.fetch_add(1, Ordering::SeqCst);
+        Ok(Counted { id, version })
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        CLONES.fetch_add(1, Ordering::SeqCst);
+        Counted {
+            id: self.id,
+            version: self.version,
+        }
+    }
+}
+
+/// A row that is not `Clone`, and counts its decodes.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+struct Uncloned {
+    id: u64,
+    version: u64,
+}
+
+impl<'de> Deserialize<'de> for Uncloned {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Row { id, version } = Row::deserialize(d)?;
+        UNCLONED_DECODES.fetch_add(1, Ordering::SeqCst);
+        Ok(Uncloned { id, version })
+    }
+}
+
+#[cached_store(ttl = 300)]
+trait CountedItems: Send + Sync {
+    #[cached(key = "near:counted:<id>")]
+    async fn counted(&self, id: u64) -> Result<Option<Counted>, Fail>;
+
+    #[cached(key = "near:uncloned:<id>")]
+    async fn uncloned(&self, id: u64) -> Option<Uncloned>;
+}
+
+impl CountedItems for Arc<Db> {
+    async fn counted(&self, id: u64) -> Result<Option<Counted>, Fail> {
+        let Row { id, version } = self.item(id).await?.ok_or(Fail)?;
+        Ok(Some(Counted { id, version }))
+    }
+
+    async fn uncloned(&self, id: u64) -> Option<Uncloned> {
+        let Row { id, version } = self.item(id).await.ok()??;
+        Some(Uncloned { id, version })
+    }
+}
+
+/// Calls `read` until the cache answers it from the near cache.
+async fn until_near_hit<F: Future>(cache: &Cache, mut read: impl FnMut() -> F) {
+    let start = Instant::now();
+    loop {
+        let before = cache.stats().near_hits;
+        read().await;
+        if cache.stats().near_hits > before {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never a near hit"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A decorators near hits clone one decoded value, and a write replaces it.
+pub async fn a_decorators_near_hits_clone_one_decoded_value_and_a_write_replaces_it() {
+    let server = RedisServer::start();
+    let mut raw = server.connection().await;
+    let db = Arc::new(Db::default());
+    db.rows.lock().unwrap().insert(1, 1);
+    let cache = near_cache(&server.url());
+    let store = CachingCountedItems::new(Arc::clone(&db), cache.clone());
+    until_near_hit(&cache, || store.counted(1)).await;
+
+    let (decodes, clones, near) = (
+        DECODES.load(Ordering::SeqCst),
+        CLONES.load(Ordering::SeqCst),
+        cache.stats().near_hits,
+    );
+    for _ in 0..100 {
+        assert_eq!(store.counted(1).await.unwrap().unwrap().version, 1);
+    }
+    assert_eq!(cache.stats().near_hits - near, 100);
+    assert_eq!(
+        DECODES.load(Ordering::SeqCst) - decodes,
+        0,
+        "a near hit of a Clone value decodes nothing"
+    );
+    assert_eq!(
+        CLONES.load(Ordering::SeqCst) - clones,
+        100,
+        "one clone per hit"
+    );
+
+    // Another client's write: the decoded value goes with its entry.
+    let _: () = raw
+        .set(
+            "near:counted:1",
+            serde_json::to_string(&Row { id: 1, version: 2 }).unwrap(),
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while store.counted(1).await.unwrap().unwrap().version != 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the write was not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    until_near_hit(&cache, || store.counted(1)).await;
+    let decodes = DECODES.load(Ordering::SeqCst);
+    for _ in 0..50 {
+        assert_eq!(store.counted(1).await.unwrap().unwrap().version, 2);
+    }
+    assert_eq!(DECODES.load(Ordering::SeqCst) - decodes, 0);
+
+    // Its own write evicts before it is sent: the next read has the new value at once.
+    let three = Row { id: 1, version: 3 };
+    cache
+        .set("near:counted:1", &three, Duration::from_secs(300))
+        .await;
+    assert_eq!(store.counted(1).await.unwrap().unwrap().version, 3);
+
+    // A value type that is not Clone: near hits all the same, each one a decode.
+    until_near_hit(&cache, || store.uncloned(1)).await;
+    let (decodes, near) = (
+        UNCLONED_DECODES.load(Ordering::SeqCst),
+        cache.stats().near_hits,
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            store.uncloned(1).await,
+            Some(Uncloned { id: 1, version: 1 })
+        );
+    }
+    assert_eq!(cache.stats().near_hits - near, 20);
+    assert_eq!(UNCLONED_DECODES.load(Ordering::SeqCst) - decodes, 20);
+}
+
+/// The same JSON read as another type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Summary {
+    version: u64,
+}
+
+#[cached_store(key = "near:shared:<id>", ttl = 300)]
+trait RowsById: Send + Sync {
+    async fn row(&self, id: u64) -> Result<Option<Row>, Fail>;
+}
+
+#[cached_store(key = "near:shared:<id>", ttl = 300)]
+trait SummariesById: Send + Sync {
+    async fn summary(&self, id: u64) -> Result<Option<Summary>, Fail>;
+}
+
+impl RowsById for Arc<Db> {
+    async fn row(&self, id: u64) -> Result<Option<Row>, Fail> {
+        self.item(id).await
+    }
+}
+
+impl SummariesById for Arc<Db> {
+    async fn summary(&self, id: u64) -> Result<Option<Summary>, Fail> {
+        Ok(self.item(id).await?.map(|r| Summary { version: r.version }))
+    }
+}
+
+/// A near entry is never handed out as another type.
+pub async fn a_near_entry_is_never_handed_out_as_another_type() {
+    let server = RedisServer::start();
+    let db = Arc::new(Db::default());
+    db.rows.lock().unwrap().insert(4, 7);
+    let cache = near_cache(&server.url());
+    let rows = CachingRowsById::new(Arc::clone(&db), cache.clone());
+    let summaries = CachingSummariesById::new(Arc::clone(&db), cache.clone());
+    // Two templates of two traits on one key, each decoding its own type.
+    until_near_hit(&cache, || rows.row(4)).await;
+    let near = cache.stats().near_hits;
+    for _ in 0..3 {
+        assert_eq!(rows.row(4).await.unwrap(), Some(Row { id: 4, version: 7 }));
+        assert_eq!(
+            summaries.summary(4).await.unwrap(),
+            Some(Summary { version: 7 })
+        );
+    }
+    assert_eq!(cache.stats().near_hits - near, 6, "all from the near cache");
+    assert_eq!(db.loads.load(Ordering::SeqCst), 1);
+
+    // `get_arc` shares the decoded value of its type, and decodes any other.
+    let a = cache.get_arc::<Row>("near:shared:4").await.unwrap();
+    let b = cache.get_arc::<Row>("near:shared:4").await.unwrap();
+    assert_eq!(*a, Row { id: 4, version: 7 });
+    assert!(Arc::ptr_eq(&a, &b), "one decoded value, shared");
+    let s = cache.get_arc::<Summary>("near:shared:4").await.unwrap();
+    assert_eq!(*s, Summary { version: 7 });
+    assert_eq!(
+        cache.get::<Summary>("near:shared:4").await,
+        Some(Summary { version: 7 })
+    );
+    assert_eq!(
+        cache.get::<(u64, u64)>("near:absent:4").await,
+        None,
+        "a miss stays a miss"
+    );
+
+    // After a write, `get_arc` hands out the new value, never the shared old one.
+    let mut raw = server.connection().await;
+    let _: () = raw
+        .set(
+            "near:shared:4",
+            serde_json::to_string(&Row { id: 4, version: 8 }).unwrap(),
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while cache.get_arc::<Row>("near:shared:4").await.unwrap().version != 8 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the write was not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(a.version, 7, "a value handed out earlier is a snapshot");
+    assert_eq!(
+        summaries.summary(4).await.unwrap(),
+        Some(Summary { version: 8 })
+    );
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::{RedisServer, Target};
-use cacheward::__private::{Timing, read_through_with, shape::ResultOption};
+use cacheward::__private::{Timing, near_path::Cloned, read_through_with, shape::ResultOption};
 use cacheward::Cache;
 use cacheward::inventory::{KeyInfo, KeySpec};
 
@@ -45,6 +45,7 @@ async fn read(
         [format!("tenant:{tenant}")],
         Timing::default(),
         ResultOption,
+        Cloned,
         || async move {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ()>(Some(answer))
@@ -175,6 +176,7 @@ pub async fn invalidation_during_load(target: &Target) {
                 ["tenant:acme".to_owned()],
                 Timing::default(),
                 ResultOption,
+                Cloned,
                 || async move {
                     let _ = loading_tx.send(());
                     let _ = go_rx.await;
