@@ -4,7 +4,7 @@
 //! take the cloning path.
 
 #![deny(warnings)]
-#![allow(async_fn_in_trait, elided_lifetimes_in_paths)]
+#![allow(async_fn_in_trait, elided_lifetimes_in_paths, mismatched_lifetime_syntaxes)]
 
 use std::borrow::Cow;
 use std::cell::Cell;
