@@ -238,6 +238,25 @@ pub fn ratio_table<V: Ord + Copy>(
     t.to_markdown()
 }
 
+/// [`summary_table`] at each concurrency, each under a bold `N task(s)` heading.
+pub fn summary_tables<V: Ord + Copy>(
+    runs: &Runs<V>,
+    concurrency: &[usize],
+    rounds: usize,
+    variants: &[(V, &str)],
+) -> String {
+    let mut md = String::new();
+    for &tasks in concurrency {
+        md.push_str(&format!(
+            "**{tasks} task{}** (medians over {rounds} rounds):\n\n",
+            if tasks == 1 { "" } else { "s" },
+        ));
+        md.push_str(&summary_table(runs, tasks, variants));
+        md.push('\n');
+    }
+    md
+}
+
 /// Throughput and latency percentiles (medians over rounds) of the named variants at
 /// one concurrency.
 pub fn summary_table<V: Ord + Copy>(

@@ -1,7 +1,6 @@
 //! Workload 1, the hit path: every read a hit, the decorator against the floor,
 //! `cached` and the runtime alone.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use cacheward_benches::policy::BackingStore;
@@ -57,16 +56,12 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         "1,000 tenants' policies pre-loaded; each operation reads one (all hits). One connection \
          per variant, shared by all tasks.\n\n",
     );
-    for tasks in CONCURRENCY {
-        let _ = writeln!(
-            md,
-            "**{tasks} task{}** (medians over {} rounds):\n",
-            if tasks == 1 { "" } else { "s" },
-            cfg.rounds
-        );
-        md.push_str(&report::summary_table(runs, tasks, &names));
-        md.push('\n');
-    }
+    md.push_str(&report::summary_tables(
+        runs,
+        &CONCURRENCY,
+        cfg.rounds,
+        &names,
+    ));
     md.push_str("Ratios, taken within each round (median, and range over rounds):\n\n");
     let rows: &[(&str, Variant, Variant, Metric)] = &[
         (

@@ -2,7 +2,6 @@
 //! stale-if-error, and the near cache, each against the plain generated decorator in
 //! the same round.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use cacheward_benches::policy::BackingStore;
@@ -106,16 +105,12 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
          connection read, the undecoded reply kept in process, MessagePack decoded on \
          each hit), over the same 1,000 policies in its own format.\n\n",
     );
-    for tasks in CONCURRENCY {
-        let _ = writeln!(
-            md,
-            "**{tasks} task{}** (medians over {} rounds):\n",
-            if tasks == 1 { "" } else { "s" },
-            cfg.rounds
-        );
-        md.push_str(&report::summary_table(runs, tasks, &names));
-        md.push('\n');
-    }
+    md.push_str(&report::summary_tables(
+        runs,
+        &CONCURRENCY,
+        cfg.rounds,
+        &names,
+    ));
     md.push_str("Ratios, taken within each round (median, and range over rounds):\n\n");
     let rows: &[(&str, Variant, Variant, Metric)] = &[
         (
