@@ -28,22 +28,32 @@ use crate::tags::Stamps;
 /// `near` says how a hit becomes the value: [`Cloned`](super::near_path::Cloned) from
 /// the value a near-cache entry holds decoded, or [`Decode`](super::near_path::Decode) from the bytes (the macro
 /// picks one per method, see [`near_path`](super::near_path)).
-pub async fn read_through<R, M, N, F, Fut>(
+///
+/// Not an `async fn`: one of those keeps its arguments in its state next to the
+/// future they are moved into, and every hit moves this future (into the decorator's
+/// box, among others).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep `key` and `inner` twice in its state"
+)]
+pub fn read_through<R, M, N, F, Fut>(
     cache: &Cache,
     spec: &'static KeySpec,
     key: String,
     shape: M,
     near: N,
     inner: F,
-) -> R
+) -> impl Future<Output = R>
 where
     M: Shape<R>,
     N: NearPath<M::Stored>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let plan = Plan::new(spec.label(), spec.effective_ttl(), &key);
-    load_through(cache, &plan, shape, near, inner, NoRefresh).await
+    async move {
+        let plan = Plan::new(spec.label(), spec.effective_ttl(), &key);
+        load_through(cache, &plan, shape, near, inner, NoRefresh).await
+    }
 }
 
 /// [`read_through`] for a template with tags, `refresh_ahead` or `stale_if_error`.
@@ -299,10 +309,14 @@ where
             .await;
         (read, Ok(Format::Plain))
     } else {
-        let (read, stamps) = tokio::join!(
-            cache.try_get_raw(key, label, Some(plan.ttl), want_ttl),
-            cache.tag_stamps(plan.tags)
-        );
+        // Boxed: the two reads side by side would set the size of every hit's future.
+        let (read, stamps) = Box::pin(async {
+            tokio::join!(
+                cache.try_get_raw(key, label, Some(plan.ttl), want_ttl),
+                cache.tag_stamps(plan.tags)
+            )
+        })
+        .await;
         (read, stamps.map(Format::Tagged))
     };
     // A read that failed because Redis is unreachable or slow is a miss, but its fill
@@ -320,8 +334,11 @@ where
             if let Some(value) = near.value(hit) {
                 if plan.due_for_refresh(remaining) {
                     if Rf::FOREGROUND {
-                        return refresh_here::<R, M, F, Fut>(cache, plan, &format, value, inner)
-                            .await;
+                        // Boxed like the miss path: rare, and large.
+                        return Box::pin(refresh_here::<R, M, F, Fut>(
+                            cache, plan, &format, value, inner,
+                        ))
+                        .await;
                     }
                     refresh.start::<M>(cache, plan, format);
                 }
@@ -329,13 +346,41 @@ where
             }
             if let Format::Tagged(_) = format {
                 // Stamped before a tag invalidation: out of the way of the refill.
-                cache.drop_stale(key, found.bytes()).await;
+                Box::pin(cache.drop_stale(key, found.bytes())).await;
             }
             (false, format)
         }
         (Ok(None), Ok(format)) => (false, format),
         (_, format) => (true, format.unwrap_or(Format::Plain)),
     };
+    // The miss path lives in a future of its own, allocated only on a miss: inline, its
+    // states (the single flight, the fill, the inner store's future) would make every
+    // hit's future about a kilobyte larger, and a hit moves its future several times.
+    Box::pin(load_missing::<R, M, F, Fut>(
+        cache,
+        plan,
+        format,
+        read_failed,
+        inner,
+    ))
+    .await
+}
+
+/// [`load_through`] after a miss: a stale copy if the store failed moments ago, else
+/// one load per key (the single flight), shared with every concurrent caller.
+async fn load_missing<R, M, F, Fut>(
+    cache: &Cache,
+    plan: &Plan<'_>,
+    format: Format,
+    read_failed: bool,
+    inner: F,
+) -> R
+where
+    M: Shape<R>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let (key, label) = (plan.key, plan.label);
     if plan.timing.stale_if_error.is_some()
         && cache.store_failing(key)
         && let Some(value) = serve_stale::<R, M>(cache, plan, &format).await
