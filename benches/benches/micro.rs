@@ -1,5 +1,5 @@
 //! Criterion micro-benchmarks of what one cache hit is made of, without the network:
-//! JSON decode of the policy, key building, a hit on the in-process backend through
+//! JSON decode of the policy against the binary candidates, key building, a hit on the in-process backend through
 //! `Cache::get` and through the hand-written decorator, and what a near-cache hit can
 //! hand out (a decode of the bytes, a clone of a decoded value behind `dyn Any`, or the
 //! `Arc` itself). Run with `cargo bench -p cacheward-benches --bench micro`.
@@ -23,6 +23,33 @@ fn codec(c: &mut Criterion) {
     });
     c.bench_function("json encode policy", |b| {
         b.iter(|| serde_json::to_vec(black_box(&policy)).expect("encode"))
+    });
+    // The candidates for an opt-in binary codec (issue 17): MessagePack with field
+    // names (what `Codec::MessagePack` writes: it survives added and removed fields as
+    // JSON does), MessagePack as arrays (what `cached` writes), and postcard (the
+    // fastest well-kept serde format, positional: a field added or removed makes old
+    // entries undecodable).
+    let named = rmp_serde::to_vec_named(&policy).expect("msgpack");
+    let compact = rmp_serde::to_vec(&policy).expect("msgpack");
+    let post = postcard::to_allocvec(&policy).expect("postcard");
+    eprintln!(
+        "policy encoded: json {} B, msgpack named {} B, msgpack compact {} B, postcard {} B",
+        bytes.len(),
+        named.len(),
+        compact.len(),
+        post.len()
+    );
+    c.bench_function("msgpack (named) decode policy", |b| {
+        b.iter(|| rmp_serde::from_slice::<TenantLlmPolicy>(black_box(&named)).expect("decode"))
+    });
+    c.bench_function("msgpack (compact) decode policy", |b| {
+        b.iter(|| rmp_serde::from_slice::<TenantLlmPolicy>(black_box(&compact)).expect("decode"))
+    });
+    c.bench_function("postcard decode policy", |b| {
+        b.iter(|| postcard::from_bytes::<TenantLlmPolicy>(black_box(&post)).expect("decode"))
+    });
+    c.bench_function("msgpack (named) encode policy", |b| {
+        b.iter(|| rmp_serde::to_vec_named(black_box(&policy)).expect("encode"))
     });
     c.bench_function("policy key", |b| {
         b.iter(|| policy_key(black_box("tenant-0042")))

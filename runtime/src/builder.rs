@@ -12,6 +12,7 @@ use crate::backend::upstash::UpstashStore;
 use crate::backend::{GuardConfig, Guarded, Remote, RemoteStore as _, Store};
 use crate::breaker::{DEFAULT_COOL_DOWN, DEFAULT_THRESHOLD};
 use crate::cache::{Cache, Tuning};
+use crate::codec::{Codec, Encoding};
 use crate::error::ConfigError;
 use crate::near::Near;
 use crate::redact::redact_url;
@@ -44,7 +45,7 @@ pub struct CacheBuilder {
     pub(crate) guard: GuardConfig,
     pub(crate) memory_max_entries: usize,
     pub(crate) memory_max_bytes: usize,
-    pub(crate) compress_above: Option<usize>,
+    pub(crate) encoding: Encoding,
     pub(crate) lease: Duration,
     /// Entries of the near cache; `None`: no near cache.
     pub(crate) near_entries: Option<usize>,
@@ -88,7 +89,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("breaker_cool_down", &self.guard.cool_down)
             .field("memory_max_entries", &self.memory_max_entries)
             .field("memory_max_bytes", &self.memory_max_bytes)
-            .field("compress_above", &self.compress_above)
+            .field("encoding", &self.encoding)
             .field("lease", &self.lease)
             .field("near_entries", &self.near_entries)
             .field("near_max_age", &self.near_max_age);
@@ -107,11 +108,7 @@ impl Default for CacheBuilder {
             lease: crate::lease::DEFAULT_LEASE,
             near_entries: None,
             near_max_age: crate::near::DEFAULT_MAX_AGE,
-            compress_above: if cfg!(feature = "compression") {
-                Some(crate::codec::DEFAULT_COMPRESS_ABOVE)
-            } else {
-                None
-            },
+            encoding: Encoding::default_for_build(),
         }
     }
 }
@@ -253,14 +250,36 @@ impl CacheBuilder {
     /// Entries written either way stay readable whatever this is set to.
     #[cfg(feature = "compression")]
     pub fn compress_above(mut self, bytes: usize) -> Self {
-        self.compress_above = Some(bytes);
+        self.encoding.compress_above = Some(bytes);
         self
     }
 
-    /// Writes every value as plain JSON. Compressed entries are still read.
+    /// Writes every value uncompressed. Compressed entries are still read.
     #[cfg(feature = "compression")]
     pub fn no_compression(mut self) -> Self {
-        self.compress_above = None;
+        self.encoding.compress_above = None;
+        self
+    }
+
+    /// How values are written: [`Codec::Json`] (the default) or, with the `msgpack`
+    /// feature, [`Codec::MessagePack`]. Reads understand every encoding whatever this
+    /// says, so instances with different codecs share keys safely (a rolling deploy
+    /// that turns MessagePack on, or back off, loses no entry). On Upstash values are
+    /// always JSON (its REST API carries strings).
+    ///
+    /// ```
+    /// # #[cfg(feature = "msgpack")] {
+    /// use cacheward::{Cache, Codec};
+    ///
+    /// let cache = Cache::builder()
+    ///     .redis_url("redis://127.0.0.1:6379")
+    ///     .codec(Codec::MessagePack)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = cache; }
+    /// ```
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.encoding.codec = codec;
         self
     }
 
@@ -295,7 +314,9 @@ impl CacheBuilder {
     /// Builds the cache. Never waits for Redis; `Err` only for a malformed URL.
     pub fn build(self) -> Result<Cache, ConfigError> {
         let remote = match &self.kind {
-            Kind::PassThrough => return Ok(Cache::from_store(Store::PassThrough, None)),
+            Kind::PassThrough => {
+                return Ok(Cache::from_store(Store::PassThrough, Encoding::default()));
+            }
             Kind::Memory => {
                 let store = MemoryStore::new(self.memory_max_entries, self.memory_max_bytes);
                 return Ok(Cache::from_parts(Store::Memory(store), self.tuning(None)));
@@ -336,13 +357,22 @@ impl CacheBuilder {
             (_, None) => None,
         };
         let tuning = self.tuning(near);
-        // JSON strings cannot carry the binary frames of compressed values.
+        // JSON strings cannot carry the binary frames of compressed or MessagePack
+        // values.
         #[cfg(feature = "upstash")]
         let tuning = match remote {
-            Remote::Upstash(_) => Tuning {
-                compress_above: None,
-                ..tuning
-            },
+            Remote::Upstash(_) => {
+                if tuning.encoding != Encoding::text_only() {
+                    tracing::info!(
+                        codec = tuning.encoding.codec.as_str(),
+                        "cacheward: Upstash's REST API carries strings - values are written as uncompressed JSON"
+                    );
+                }
+                Tuning {
+                    encoding: Encoding::text_only(),
+                    ..tuning
+                }
+            }
             _ => tuning,
         };
         let guard = Guarded::new(remote, &self.guard_config());
@@ -351,7 +381,7 @@ impl CacheBuilder {
 
     fn tuning(&self, near: Option<Arc<Near>>) -> Tuning {
         Tuning {
-            compress_above: self.compress_above,
+            encoding: self.encoding,
             lease: self.lease,
             near,
         }

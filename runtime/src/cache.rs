@@ -82,8 +82,8 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) labels: LabelTable,
     pub(crate) log: LogLimiter,
-    /// Compress values whose JSON is longer than this (with the `compression` feature).
-    pub(crate) compress_above: Option<usize>,
+    /// How values are written (see [`crate::codec`]).
+    pub(crate) encoding: codec::Encoding,
     /// How long a lease holder may take to load and fill (see [`crate::lease`]).
     pub(crate) lease: Duration,
     /// Invalidations that could not reach Redis yet (see [`crate::pending`]).
@@ -96,7 +96,7 @@ pub(crate) struct Inner {
 
 /// Settings of a [`Cache`] beyond its store.
 pub(crate) struct Tuning {
-    pub(crate) compress_above: Option<usize>,
+    pub(crate) encoding: codec::Encoding,
     pub(crate) lease: Duration,
     pub(crate) near: Option<Arc<crate::near::Near>>,
 }
@@ -106,7 +106,7 @@ impl std::fmt::Debug for Cache {
         f.debug_struct("Cache")
             .field("backend", &self.backend())
             .field("store", &self.inner.store)
-            .field("compress_above", &self.inner.compress_above)
+            .field("encoding", &self.inner.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -134,9 +134,9 @@ fn failure_outcome(err: &CacheError) -> Outcome {
 }
 
 impl Cache {
-    pub(crate) fn from_store(store: Store, compress_above: Option<usize>) -> Self {
+    pub(crate) fn from_store(store: Store, encoding: codec::Encoding) -> Self {
         let tuning = Tuning {
-            compress_above,
+            encoding,
             lease: crate::lease::DEFAULT_LEASE,
             near: None,
         };
@@ -149,7 +149,7 @@ impl Cache {
                 store,
                 labels: LabelTable::default(),
                 log: LogLimiter::default(),
-                compress_above: tuning.compress_above,
+                encoding: tuning.encoding,
                 lease: tuning.lease,
                 pending: crate::pending::Pending::default(),
                 near: tuning.near,
@@ -170,13 +170,13 @@ impl Cache {
 
     /// A cache that caches nothing: `get` is always a miss, `set` and `del` do nothing.
     pub fn pass_through() -> Self {
-        Self::from_store(Store::PassThrough, None)
+        Self::from_store(Store::PassThrough, codec::Encoding::default())
     }
 
     /// A pass-through cache that remembers why: [`Cache::health`] reports it unhealthy
     /// with `reason` as the error.
     pub(crate) fn misconfigured(reason: String) -> Self {
-        Self::from_store(Store::Misconfigured(reason), None)
+        Self::from_store(Store::Misconfigured(reason), codec::Encoding::default())
     }
 
     /// An in-process cache bounded to 10,000 entries and 64 MiB, for development and
@@ -553,14 +553,14 @@ impl Cache {
         value: &T,
         label: &'static str,
     ) -> Option<Vec<u8>> {
-        match codec::encode(value, self.inner.compress_above) {
+        match codec::encode(value, self.inner.encoding) {
             Ok(bytes) => Some(bytes),
             Err(err) => self.encode_failed(label, &err),
         }
     }
 
     #[cold]
-    fn encode_failed(&self, label: &'static str, err: &serde_json::Error) -> Option<Vec<u8>> {
+    fn encode_failed(&self, label: &'static str, err: &codec::EncodeError) -> Option<Vec<u8>> {
         let slot = self.slot(label);
         slot.counters.error();
         #[cfg(feature = "metrics")]

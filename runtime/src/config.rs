@@ -17,6 +17,7 @@
 //! | `CACHE_BREAKER_THRESHOLD` | consecutive failures that open the breaker (default 5) |
 //! | `CACHE_BREAKER_COOLDOWN_MS` | how long the breaker stays open before a probe (default 1000) |
 //! | `CACHE_COMPRESS_ABOVE_BYTES` | with the `compression` feature: the threshold (default 1024; `0` compresses everything that shrinks) |
+//! | `CACHE_CODEC` | `json` (the default) or, with the `msgpack` feature, `msgpack`: how values are written ([`Codec`](crate::Codec)); every encoding is read whatever this says |
 //! | `CACHE_TTL_<NAME>_SECONDS` | TTL override for the cache named `<NAME>` ([`ttl_override`]) |
 //!
 //! A broken setting never stops a service: a malformed `REDIS_URL` or an unknown
@@ -280,7 +281,27 @@ fn tuned_builder(get: &impl Fn(&str) -> Option<String>) -> CacheBuilder {
     if let Some(n) = number("CACHE_COMPRESS_ABOVE_BYTES") {
         b = b.compress_above(usize::try_from(n).unwrap_or(usize::MAX));
     }
+    if let Some(raw) = get("CACHE_CODEC") {
+        match codec(&raw) {
+            Ok(c) => b = b.codec(c),
+            Err(why) => {
+                tracing::warn!(variable = "CACHE_CODEC", value = %raw, "cacheward: {why} - JSON used");
+            }
+        }
+    }
     b
+}
+
+/// The codec `CACHE_CODEC` names.
+fn codec(raw: &str) -> Result<crate::Codec, &'static str> {
+    match raw.to_ascii_lowercase().as_str() {
+        "json" => Ok(crate::Codec::Json),
+        #[cfg(feature = "msgpack")]
+        "msgpack" | "messagepack" => Ok(crate::Codec::MessagePack),
+        #[cfg(not(feature = "msgpack"))]
+        "msgpack" | "messagepack" => Err("MessagePack needs the `msgpack` feature"),
+        _ => Err("not a codec (json, msgpack)"),
+    }
 }
 
 /// Reads a TTL override such as `CACHE_TTL_POLICY_SECONDS` from the environment.
@@ -409,6 +430,22 @@ mod tests {
             ("CACHE_DEADLINE_MS", "soon"),
         ]);
         assert!(format!("{c:?}").contains("20ms"));
+    }
+
+    #[test]
+    fn the_codec_variable_is_read_and_a_bad_one_keeps_json() {
+        let codec_of = |value: &str| {
+            cache(&[("CACHE_PROVIDER", "memory"), ("CACHE_CODEC", value)])
+                .inner
+                .encoding
+                .codec
+        };
+        assert_eq!(codec_of("json"), crate::Codec::Json);
+        assert_eq!(codec_of("yaml"), crate::Codec::Json);
+        #[cfg(feature = "msgpack")]
+        assert_eq!(codec_of("MsgPack"), crate::Codec::MessagePack);
+        #[cfg(not(feature = "msgpack"))]
+        assert_eq!(codec_of("msgpack"), crate::Codec::Json);
     }
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -175,6 +175,7 @@ pub use breaker::CircuitState;
 pub use builder::CacheBuilder;
 pub use cache::{Cache, DIRECT_LABEL};
 pub use cacheward_macros::cached_store;
+pub use codec::Codec;
 pub use error::ConfigError;
 pub use health::CacheHealth;
 pub use key::{KeyName, KeyPart};

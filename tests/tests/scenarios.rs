@@ -67,7 +67,7 @@ macro_rules! every_target {
 mod on_single {
     use super::*;
     every_target!(tests_on!(Target::single();));
-    tests_on! { Target::single(); cache::compression; }
+    tests_on! { Target::single(); cache::compression; cache::codecs; }
 }
 
 /// The scenarios on the binary's shared Redis Cluster (leased to one test at a time
@@ -75,15 +75,16 @@ mod on_single {
 mod on_cluster {
     use super::*;
     every_target!(tests_on!(Target::cluster();));
-    tests_on! { Target::cluster(); cache::compression; }
+    tests_on! { Target::cluster(); cache::compression; cache::codecs; }
 }
 
 /// The scenarios on a private `redis-server` behind the harness's Upstash REST front
-/// (`Backend::Upstash`). Not `cache::compression`: the REST backend writes no LZ4
-/// frames (JSON bodies carry text).
+/// (`Backend::Upstash`). Not `cache::compression` nor `cache::codecs`: the REST
+/// backend writes no LZ4 or MessagePack frames (JSON bodies carry text).
 mod on_upstash {
     use super::*;
     every_target!(tests_on!(Target::upstash();));
+    tests_on! { Target::upstash(); cache::codec_falls_back_to_json; }
 }
 
 /// One `#[tokio::test]` per scenario that sets up what it needs.

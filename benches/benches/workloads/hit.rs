@@ -23,6 +23,7 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         Variant::Cached,
         Variant::CacheGet,
         Variant::FloorClone,
+        Variant::GeneratedMsgpack,
     ];
     let sweep = sweep("hit path", cfg, &CONCURRENCY, &variants, |v, tasks, _| {
         let subjects = &subjects;
@@ -45,8 +46,12 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             "(b) generated `CachingPolicyStore::get_policy`",
         ),
         (
+            Variant::GeneratedMsgpack,
+            "(b′) (b) with `Codec::MessagePack`",
+        ),
+        (
             Variant::Cached,
-            "(c) `cached` 4.1 `AsyncRedisCache::async_cache_get`",
+            "(c) `cached` 4.1 `AsyncRedisCache::async_cache_get` (MessagePack)",
         ),
         (Variant::CacheGet, "(d) `Cache::get` (runtime alone)"),
     ];
@@ -80,6 +85,18 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             "**b/c throughput** (decorator vs `cached`)",
             Variant::Generated,
             Variant::Cached,
+            report::throughput,
+        ),
+        (
+            "**b′/c throughput** (decorator with MessagePack vs `cached`, both MessagePack)",
+            Variant::GeneratedMsgpack,
+            Variant::Cached,
+            report::throughput,
+        ),
+        (
+            "b′/b throughput (MessagePack vs JSON, same decorator)",
+            Variant::GeneratedMsgpack,
+            Variant::Generated,
             report::throughput,
         ),
         (
@@ -135,6 +152,13 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
         Variant::Cached,
         report::throughput,
     );
+    let (bmc, _) = ratio_runs(
+        runs,
+        64,
+        Variant::GeneratedMsgpack,
+        Variant::Cached,
+        report::throughput,
+    );
     let checks = vec![
         Check {
             target: "hit, 64 tasks: ≥ 0.95× the floor's throughput (b/a)".into(),
@@ -150,6 +174,11 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
             target: "hit, 64 tasks: ≥ 1.1× `cached`'s throughput (b/c)".into(),
             measured: ratio(bc),
             verdict: Verdict::from_bool(bc >= 1.1),
+        },
+        Check {
+            target: "hit, 64 tasks, both MessagePack: ≥ 1.15× `cached`'s throughput (b′/c)".into(),
+            measured: ratio(bmc),
+            verdict: Verdict::from_bool(bmc >= 1.15),
         },
     ];
     Section {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cached::ConcurrentCachedAsync as _;
 use cacheward::ratelimit::Refill;
-use cacheward::{Algorithm, Cache, RateLimiter};
+use cacheward::{Algorithm, Cache, Codec, RateLimiter};
 use cacheward_benches::policy::{
     BackingStore, CachingFeatureStore, CachingPolicyStore, FeatureStore as _,
     HandCachedPolicyStore, PolicyStore, StoreError, TenantLlmPolicy, policy_key,
@@ -39,6 +39,10 @@ macro_rules! dispatch {
             }
             V::Generated => {
                 let $op = S::generated_op;
+                $then
+            }
+            V::GeneratedMsgpack => {
+                let $op = S::generated_msgpack_op;
                 $then
             }
             V::Cached => {
@@ -138,6 +142,9 @@ pub enum Variant {
     FloorClone,
     /// The generated `CachingPolicyStore::get_policy`.
     Generated,
+    /// [`Variant::Generated`] over a cache writing [`Codec::MessagePack`] (in database
+    /// 1 of the same server, so that the JSON variants' keys stay JSON).
+    GeneratedMsgpack,
     /// The `cached` crate's `AsyncRedisCache::async_cache_get`.
     Cached,
     /// `Cache::get` alone.
@@ -185,10 +192,11 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, in the order [`Variant::name`] lists them.
-    pub const ALL: [Variant; 23] = [
+    pub const ALL: [Variant; 24] = [
         Variant::Floor,
         Variant::FloorClone,
         Variant::Generated,
+        Variant::GeneratedMsgpack,
         Variant::Cached,
         Variant::CacheGet,
         Variant::Hand,
@@ -217,6 +225,7 @@ impl Variant {
             Variant::Floor => "floor",
             Variant::FloorClone => "floor-clone",
             Variant::Generated => "generated",
+            Variant::GeneratedMsgpack => "generated-msgpack",
             Variant::Cached => "cached",
             Variant::CacheGet => "cache-get",
             Variant::Hand => "hand",
@@ -280,6 +289,7 @@ pub struct Subjects {
     /// The inner store behind the decorators.
     pub inner: Arc<BackingStore>,
     generated: CachingPolicyStore<Arc<BackingStore>>,
+    generated_msgpack: CachingPolicyStore<Arc<BackingStore>>,
     hand: HandCachedPolicyStore<Arc<BackingStore>>,
     hand_boxed: HandBoxedFill<Arc<BackingStore>>,
     single_flight: HandSingleFlight<Arc<BackingStore>>,
@@ -320,6 +330,7 @@ impl Subjects {
             tenants: (0..TENANTS).map(|i| format!("tenant-{i:04}")).collect(),
             floor,
             generated: CachingPolicyStore::new(inner.clone(), cache.clone()),
+            generated_msgpack: CachingPolicyStore::new(inner.clone(), msgpack_cache(url)),
             hand: HandCachedPolicyStore::new(inner.clone(), cache.clone()),
             hand_boxed: HandBoxedFill {
                 inner: inner.clone(),
@@ -352,6 +363,10 @@ impl Subjects {
                 .await
                 .expect("populate floor keys");
             self.cache
+                .set(&policy_key(t), &p, Duration::from_secs(3_600))
+                .await;
+            self.generated_msgpack
+                .cache()
                 .set(&policy_key(t), &p, Duration::from_secs(3_600))
                 .await;
             self.cached
@@ -464,6 +479,15 @@ pub struct NearSubjects {
     csc: cached::AsyncRedisCache<String, TenantLlmPolicy>,
 }
 
+/// The bench cache writing MessagePack, in database 1 of the server at `url` (a URL
+/// without a database path).
+fn msgpack_cache(url: &str) -> Cache {
+    crate::bench_builder(&format!("{}/1", url.trim_end_matches('/')))
+        .codec(Codec::MessagePack)
+        .build()
+        .expect("cache url")
+}
+
 /// `cached`'s `AsyncRedisCache` of policies on `url` under `prefix`, as its README
 /// builds it.
 pub async fn cached_plain(
@@ -513,6 +537,10 @@ impl Subjects {
 
     pub async fn generated_op(&self, _: &mut Connection, tenant: &String) -> bool {
         answered(self.generated.get_policy(tenant).await)
+    }
+
+    pub async fn generated_msgpack_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.generated_msgpack.get_policy(tenant).await)
     }
 
     pub async fn cached_op(&self, _: &mut Connection, tenant: &String) -> bool {

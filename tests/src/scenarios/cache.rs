@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cacheward::{Backend, Cache, CircuitState, DIRECT_LABEL};
+use cacheward::{Backend, Cache, CircuitState, Codec, DIRECT_LABEL};
 use serde::{Deserialize, Serialize};
 
 use crate::{RedisCluster, Target};
@@ -239,6 +239,92 @@ pub async fn compression(target: &Target) {
         plain.stats().decode_failures + compressing.stats().decode_failures,
         0
     );
+}
+
+/// MessagePack and JSON entries coexist: a cache writing MessagePack and one writing
+/// JSON (a rolling deploy turning the codec on) each read what the other wrote, one key
+/// at a time and in batches, compressed or not, and nothing is counted as undecodable.
+pub async fn codecs(target: &Target) {
+    let binary = target
+        .builder()
+        .codec(Codec::MessagePack)
+        .compress_above(1024)
+        .build()
+        .unwrap();
+    let json = target.builder().build().unwrap();
+    let mut raw = target.raw().await;
+    let ttl = Duration::from_secs(60);
+    let small = policy("small");
+    let mut big = policy("big");
+    big.models = (0..500).map(|i| format!("model-{}", i % 7)).collect();
+
+    binary.set("mp:small", &small, ttl).await;
+    binary.set("mp:big", &big, ttl).await;
+    json.set("js:small", &small, ttl).await;
+    let mut stored = Vec::new();
+    for key in ["mp:small", "mp:big", "js:small"] {
+        let bytes: Vec<u8> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        stored.push(bytes);
+    }
+    let [mp_small, mp_big, js_small] = <[Vec<u8>; 3]>::try_from(stored).unwrap();
+    assert!(mp_small.starts_with(b"\0MPK"), "{mp_small:?}");
+    assert!(
+        mp_small.len() < js_small.len(),
+        "{} vs {}",
+        mp_small.len(),
+        js_small.len()
+    );
+    assert!(
+        mp_big.starts_with(b"\0LZ4"),
+        "large MessagePack values are compressed"
+    );
+    assert_eq!(js_small[0], b'{', "the default stays JSON");
+
+    for cache in [&binary, &json] {
+        assert_eq!(cache.get::<Policy>("mp:small").await, Some(small.clone()));
+        assert_eq!(cache.get::<Policy>("mp:big").await, Some(big.clone()));
+        assert_eq!(cache.get::<Policy>("js:small").await, Some(small.clone()));
+        let batch: Vec<Option<Policy>> = cache.get_many(&["mp:small", "js:small", "none"]).await;
+        assert_eq!(batch, vec![Some(small.clone()), Some(small.clone()), None]);
+    }
+    // A value of the wrong shape is a miss and is deleted, as a JSON one is.
+    binary.set("mp:wrong", &42_u32, ttl).await;
+    assert_eq!(json.get::<Policy>("mp:wrong").await, None);
+    // Deleted in the background: give it up to 2 s.
+    let mut left: Option<Vec<u8>> = Some(Vec::new());
+    for _ in 0..200 {
+        left = redis::cmd("GET")
+            .arg("mp:wrong")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        if left.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(left, None, "the undecodable entry is deleted");
+    assert_eq!(binary.stats().decode_failures, 0);
+    assert_eq!(json.stats().decode_failures, 1);
+}
+
+/// Upstash's REST API carries strings: a cache asked for MessagePack writes JSON there.
+pub async fn codec_falls_back_to_json(target: &Target) {
+    let cache = target.builder().codec(Codec::MessagePack).build().unwrap();
+    cache
+        .set("mp:small", &policy("small"), Duration::from_secs(60))
+        .await;
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg("mp:small")
+        .query_async(&mut target.raw().await)
+        .await
+        .unwrap();
+    assert_eq!(stored[0], b'{');
+    assert_eq!(cache.get::<Policy>("mp:small").await, Some(policy("small")));
 }
 
 /// A backend that answers with an error (WRONGTYPE) gives a miss, counted, never surfaced.
