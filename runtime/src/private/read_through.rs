@@ -1,5 +1,6 @@
 //! The read-through every cached method and [`Cache::get_or_set`] go through.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -31,11 +32,7 @@ use crate::tags::Stamps;
 ///
 /// Not an `async fn`: one of those keeps its arguments in its state next to the
 /// future they are moved into, and every hit moves this future (into the decorator's
-/// box, among others).
-#[allow(
-    clippy::manual_async_fn,
-    reason = "an async fn would keep `key` and `inner` twice in its state"
-)]
+/// box, among others). This is the read-through future itself.
 pub fn read_through<R, M, N, F, Fut>(
     cache: &Cache,
     spec: &'static KeySpec,
@@ -50,10 +47,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    async move {
-        let plan = Plan::new(spec.label(), spec.effective_ttl(), &key);
-        load_through(cache, &plan, shape, near, inner, NoRefresh).await
-    }
+    // The plan owns the key, so no state of ours wraps the read-through's.
+    let plan = Plan::new(spec.label(), spec.effective_ttl(), key);
+    load_through(cache, plan, shape, near, inner, NoRefresh)
 }
 
 /// [`read_through`] for a template with tags, `refresh_ahead` or `stale_if_error`.
@@ -87,10 +83,10 @@ where
 {
     let plan = Plan {
         tags: &tags,
-        timing,
-        ..Plan::new(spec.label(), spec.effective_ttl(), &key)
+        timing: &timing,
+        ..Plan::new(spec.label(), spec.effective_ttl(), key.as_str())
     };
-    load_through(cache, &plan, shape, near, inner, Foreground).await
+    load_through(cache, plan, shape, near, inner, Foreground).await
 }
 
 /// [`read_through_with`] with a background refresh: `refresh` makes an owned future
@@ -122,10 +118,10 @@ where
 {
     let plan = Plan {
         tags: &tags,
-        timing,
-        ..Plan::new(spec.label(), spec.effective_ttl(), &key)
+        timing: &timing,
+        ..Plan::new(spec.label(), spec.effective_ttl(), key.as_str())
     };
-    load_through(cache, &plan, shape, near, inner, Refresher(refresh)).await
+    load_through(cache, plan, shape, near, inner, Refresher(refresh)).await
 }
 
 /// The options of a template that change how its entries live.
@@ -141,23 +137,34 @@ pub struct Timing {
     pub fail_safe_throttle: Option<Duration>,
 }
 
-/// One read: what it reads and how its entries live.
+impl Timing {
+    /// No refresh-ahead, no stale copy: [`Timing::default`], as a constant.
+    pub(crate) const NONE: Timing = Timing {
+        refresh_ahead: None,
+        stale_if_error: None,
+        fail_safe_throttle: None,
+    };
+}
+
+/// One read: what it reads and how its entries live. It owns the key when its caller
+/// hands the key over (the generated decorator does).
 pub(crate) struct Plan<'a> {
     pub(crate) label: &'static str,
     pub(crate) ttl: Duration,
-    pub(crate) key: &'a str,
+    pub(crate) key: Cow<'a, str>,
     pub(crate) tags: &'a [String],
-    pub(crate) timing: Timing,
+    /// By reference: a hit's future holds its plan, and most plans have no timing.
+    pub(crate) timing: &'a Timing,
 }
 
 impl<'a> Plan<'a> {
-    pub(crate) fn new(label: &'static str, ttl: Duration, key: &'a str) -> Self {
+    pub(crate) fn new(label: &'static str, ttl: Duration, key: impl Into<Cow<'a, str>>) -> Self {
         Plan {
             label,
             ttl,
-            key,
+            key: key.into(),
             tags: &[],
-            timing: Timing::default(),
+            timing: &Timing::NONE,
         }
     }
 
@@ -167,7 +174,7 @@ impl<'a> Plan<'a> {
     fn refresh_due(&self) -> Option<Duration> {
         let f = self.timing.refresh_ahead?;
         let jitter = {
-            let h = std::collections::hash_map::RandomState::new().hash_one(self.key);
+            let h = std::collections::hash_map::RandomState::new().hash_one(&*self.key);
             (h % 2001) as f64 / 10_000.0 - 0.1
         };
         let share = (f * (1.0 + jitter)).clamp(0.01, 0.99);
@@ -252,12 +259,12 @@ where
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let Some(claim) = cache.claim_refresh(plan.key) else {
+        let Some(claim) = cache.claim_refresh(&plan.key) else {
             return; // this instance is refreshing the key already
         };
         let load = (self.0)();
         let cache = cache.clone();
-        let (key, label, ttl) = (plan.key.to_owned(), plan.label, plan.ttl);
+        let (key, label, ttl) = (plan.key.to_string(), plan.label, plan.ttl);
         let stale = plan.timing.stale_if_error;
         let due = plan.refresh_due().unwrap_or_default();
         runtime.spawn(async move {
@@ -281,14 +288,18 @@ where
 }
 
 /// [`read_through`] for a plan given directly.
-pub(crate) async fn load_through<R, M, N, F, Fut, Rf>(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+pub(crate) fn load_through<R, M, N, F, Fut, Rf>(
     cache: &Cache,
-    plan: &Plan<'_>,
+    plan: Plan<'_>,
     _shape: M,
     near: N,
     inner: F,
     refresh: Rf,
-) -> R
+) -> impl Future<Output = R>
 where
     M: Shape<R>,
     N: NearPath<M::Stored>,
@@ -296,74 +307,79 @@ where
     Fut: Future<Output = R>,
     Rf: Refresh<R>,
 {
-    if cache.backend() == Backend::PassThrough {
-        return inner().await;
-    }
-    let (key, label) = (plan.key, plan.label);
-    let want_ttl = plan.timing.refresh_ahead.is_some();
-    // The entry, and its tags' counters (concurrently): the counters are read before
-    // any load, so a load that races a tag invalidation stamps the old counter.
-    let (read, format) = if plan.tags.is_empty() {
-        let read = cache
-            .try_get_raw(key, label, Some(plan.ttl), want_ttl)
-            .await;
-        (read, Ok(Format::Plain))
-    } else {
-        // Boxed: the two reads side by side would set the size of every hit's future.
-        let (read, stamps) = Box::pin(async {
-            tokio::join!(
-                cache.try_get_raw(key, label, Some(plan.ttl), want_ttl),
-                cache.tag_stamps(plan.tags)
-            )
-        })
-        .await;
-        (read, stamps.map(Format::Tagged))
-    };
-    // A read that failed because Redis is unreachable or slow is a miss, but its fill
-    // is skipped: a lease or a SET into a Redis that just failed would only wait out
-    // another deadline. The next read after Redis recovers fills the key.
-    let (read_failed, format) = match (read, format) {
-        (Ok(Some((found, remaining))), Ok(format)) => {
-            let hit = Hit {
-                cache,
-                format: &format,
-                key,
-                label,
-                found: &found,
-            };
-            if let Some(value) = near.value(hit) {
-                if plan.due_for_refresh(remaining) {
-                    if Rf::FOREGROUND {
-                        // Boxed like the miss path: rare, and large.
-                        return Box::pin(refresh_here::<R, M, F, Fut>(
-                            cache, plan, &format, value, inner,
-                        ))
-                        .await;
-                    }
-                    refresh.start::<M>(cache, plan, format);
-                }
-                return M::from_stored(value);
-            }
-            if let Format::Tagged(_) = format {
-                // Stamped before a tag invalidation: out of the way of the refill.
-                Box::pin(cache.drop_stale(key, found.bytes())).await;
-            }
-            (false, format)
+    // Not an `async fn`: one keeps its arguments twice in its state (as arguments and
+    // as locals), and `plan` and `inner` are a good part of a hit's future.
+    async move {
+        let plan = &plan;
+        if cache.backend() == Backend::PassThrough {
+            return inner().await;
         }
-        (Ok(None), Ok(format)) => (false, format),
-        (_, format) => (true, format.unwrap_or(Format::Plain)),
-    };
-    // The miss path lives in a future of its own, allocated only on a miss: inline, its
-    // states (the single flight, the fill, the inner store's future) would make every
-    // hit's future about a kilobyte larger, and a hit moves its future several times.
-    Box::pin(load_missing::<R, M, F, Fut>(
-        cache,
-        plan,
-        format,
-        read_failed,
-        inner,
-    ))
-    .await
+        let (key, label) = (&*plan.key, plan.label);
+        let want_ttl = plan.timing.refresh_ahead.is_some();
+        // The entry, and its tags' counters (concurrently): the counters are read before
+        // any load, so a load that races a tag invalidation stamps the old counter.
+        let (read, format) = if plan.tags.is_empty() {
+            let read = cache
+                .try_get_raw(key, label, Some(plan.ttl), want_ttl)
+                .await;
+            (read, Ok(Format::Plain))
+        } else {
+            // Boxed: the two reads side by side would set the size of every hit's future.
+            let (read, stamps) = Box::pin(async {
+                tokio::join!(
+                    cache.try_get_raw(key, label, Some(plan.ttl), want_ttl),
+                    cache.tag_stamps(plan.tags)
+                )
+            })
+            .await;
+            (read, stamps.map(Format::Tagged))
+        };
+        // A read that failed because Redis is unreachable or slow is a miss, but its fill
+        // is skipped: a lease or a SET into a Redis that just failed would only wait out
+        // another deadline. The next read after Redis recovers fills the key.
+        let (read_failed, format) = match (read, format) {
+            (Ok(Some((found, remaining))), Ok(format)) => {
+                let hit = Hit {
+                    cache,
+                    format: &format,
+                    key,
+                    label,
+                    found: &found,
+                };
+                if let Some(value) = near.value(hit) {
+                    if plan.due_for_refresh(remaining) {
+                        if Rf::FOREGROUND {
+                            // Boxed like the miss path: rare, and large.
+                            return Box::pin(refresh_here::<R, M, F, Fut>(
+                                cache, plan, &format, value, inner,
+                            ))
+                            .await;
+                        }
+                        refresh.start::<M>(cache, plan, format);
+                    }
+                    return M::from_stored(value);
+                }
+                if let Format::Tagged(_) = format {
+                    // Stamped before a tag invalidation: out of the way of the refill.
+                    Box::pin(cache.drop_stale(key, found.bytes())).await;
+                }
+                (false, format)
+            }
+            (Ok(None), Ok(format)) => (false, format),
+            (_, format) => (true, format.unwrap_or(Format::Plain)),
+        };
+        // The miss path lives in a future of its own, allocated only on a miss: inline, its
+        // states (the single flight, the fill, the inner store's future) would make every
+        // hit's future about a kilobyte larger, and a hit moves its future several times.
+        Box::pin(load_missing::<R, M, F, Fut>(
+            cache,
+            plan,
+            format,
+            read_failed,
+            inner,
+        ))
+        .await
+    }
 }
 
 /// [`load_through`] after a miss: a stale copy if the store failed moments ago, else
@@ -380,7 +396,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let (key, label) = (plan.key, plan.label);
+    let (key, label) = (&*plan.key, plan.label);
     if plan.timing.stale_if_error.is_some()
         && cache.store_failing(key)
         && let Some(value) = serve_stale::<R, M>(cache, plan, &format).await
@@ -436,7 +452,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let (key, label) = (plan.key, plan.label);
+    let (key, label) = (&*plan.key, plan.label);
     let Some(_claim) = cache.claim_refresh(key) else {
         return M::from_stored(value);
     };
@@ -468,9 +484,9 @@ where
 /// The stale copy of the plan's key, if one is kept, still valid for its tags, and
 /// decodable; counted and logged as served.
 async fn serve_stale<R, M: Shape<R>>(cache: &Cache, plan: &Plan<'_>, format: &Format) -> Option<R> {
-    let bytes = cache.read_stale(plan.key).await?;
-    let value = format.decode::<M::Stored>(cache, plan.key, &bytes, plan.label)?;
-    cache.stale_served(plan.key, plan.label);
+    let bytes = cache.read_stale(&plan.key).await?;
+    let value = format.decode::<M::Stored>(cache, &plan.key, &bytes, plan.label)?;
+    cache.stale_served(&plan.key, plan.label);
     Some(M::from_stored(value))
 }
 
@@ -490,7 +506,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let (key, label) = (plan.key, plan.label);
+    let (key, label) = (&*plan.key, plan.label);
     let lease = if read_failed {
         tracing::debug!(label, "cacheward: the cache read failed - fill skipped");
         None
