@@ -352,3 +352,15 @@ async fn non_send_async_trait_stores_work() {
     assert_eq!(store.local(1).await, Some(2));
     assert_eq!(store.cache().stats().hits, 1);
 }
+
+/// `#[async_trait]` boxes every call's future, so a hit allocates the decorator's future:
+/// at most 1,032 bytes it comes from glibc's per-thread cache, and moving it costs
+/// little. (3,752 bytes when the miss path was inline: about half of the generated
+/// decorator's instructions over a hand-written `GET` went to malloc and memcpy.)
+#[test]
+fn a_hit_allocates_at_most_a_kilobyte() {
+    let store = CachingPolicyStore::new(Policies::default(), Cache::memory());
+    let future = store.get_policy("acme");
+    let size = size_of_val(&*future);
+    assert!(size <= 1_032, "the decorator's future is {size} bytes");
+}
