@@ -262,7 +262,7 @@ impl CacheBuilder {
     }
 
     /// How values are written: [`Codec::Json`] (the default) or, with the `msgpack`
-    /// feature, [`Codec::MessagePack`]. Reads understand every encoding whatever this
+    /// feature, `Codec::MessagePack`. Reads understand every encoding whatever this
     /// says, so instances with different codecs share keys safely (a rolling deploy
     /// that turns MessagePack on, or back off, loses no entry). On Upstash values are
     /// always JSON (its REST API carries strings).
