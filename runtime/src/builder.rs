@@ -362,14 +362,14 @@ impl CacheBuilder {
         #[cfg(feature = "upstash")]
         let tuning = match remote {
             Remote::Upstash(_) => {
-                if tuning.encoding != Encoding::text_only() {
+                if tuning.encoding != Encoding::default() {
                     tracing::info!(
                         codec = tuning.encoding.codec.as_str(),
                         "cacheward: Upstash's REST API carries strings - values are written as uncompressed JSON"
                     );
                 }
                 Tuning {
-                    encoding: Encoding::text_only(),
+                    encoding: Encoding::default(),
                     ..tuning
                 }
             }

@@ -72,7 +72,8 @@ impl Codec {
     }
 }
 
-/// How a cache writes values: the codec, and when it compresses.
+/// How a cache writes values: the codec, and when it compresses. The default is plain,
+/// uncompressed JSON: what a store that carries strings (Upstash's REST API) can hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Encoding {
     pub(crate) codec: Codec,
@@ -86,18 +87,6 @@ impl Encoding {
         Encoding {
             codec: Codec::Json,
             compress_above: cfg!(feature = "compression").then_some(DEFAULT_COMPRESS_ABOVE),
-        }
-    }
-
-    /// Plain JSON: what a store that carries strings (Upstash's REST API) can hold.
-    #[cfg_attr(
-        not(any(feature = "upstash", test)),
-        allow(dead_code, reason = "only the Upstash backend needs it")
-    )]
-    pub(crate) fn text_only() -> Self {
-        Encoding {
-            codec: Codec::Json,
-            compress_above: None,
         }
     }
 }
@@ -261,7 +250,7 @@ mod tests {
 
     #[test]
     fn plain_json_round_trip() {
-        let bytes = encode(&big(), Encoding::text_only()).unwrap();
+        let bytes = encode(&big(), Encoding::default()).unwrap();
         assert_eq!(bytes[0], b'{');
         assert_eq!(decode::<Doc>(&bytes).unwrap(), big());
     }
@@ -332,7 +321,7 @@ mod tests {
         assert!(bytes.len() < serde_json::to_vec(&big()).unwrap().len());
         assert_eq!(decode::<Doc>(&bytes).unwrap(), big());
         // What an instance still on JSON wrote, read by one on MessagePack, and back.
-        let json = encode(&big(), Encoding::text_only()).unwrap();
+        let json = encode(&big(), Encoding::default()).unwrap();
         assert_eq!(decode::<Doc>(&json).unwrap(), big());
     }
 

@@ -136,8 +136,8 @@ pub async fn run(cfg: &Config, server: &RedisServer) -> Section {
     }
 
     // `cached`: a client-side-caching instance, written by another instance.
-    let csc = &crate::variant::cached_csc(&url, "bench-evict").await;
-    let other = crate::variant::cached_plain(&url, "bench-evict").await;
+    let csc = &crate::variant::cached_policies(&url, "bench-evict", true).await;
+    let other = crate::variant::cached_policies(&url, "bench-evict", false).await;
     let csc_read = move || async move {
         csc.async_cache_get(&tenant.to_owned())
             .await

@@ -323,7 +323,7 @@ impl Subjects {
             .get_multiplexed_async_connection()
             .await
             .expect("connect the floor");
-        let cached = cached_plain(url, "bench-cached").await;
+        let cached = cached_policies(url, "bench-cached", false).await;
         let window = Duration::from_secs(60);
         let limiter = |a| RateLimiter::new(&cache, "bench", a);
         Subjects {
@@ -396,7 +396,7 @@ impl Subjects {
             store: CachingPolicyStore::new(self.inner.clone(), cache.clone()),
             cache,
             bare: quick_cache::sync::Cache::new(2 * TENANTS),
-            csc: cached_csc(url, "bench-cached").await,
+            csc: cached_policies(url, "bench-cached", true).await,
         };
         let feed_up = std::time::Instant::now() + Duration::from_secs(10);
         while near.cache.stats().near_hits == 0 {
@@ -489,32 +489,20 @@ fn msgpack_cache(url: &str) -> Cache {
 }
 
 /// `cached`'s `AsyncRedisCache` of policies on `url` under `prefix`, as its README
-/// builds it.
-pub async fn cached_plain(
+/// builds it; with `client_side_caching`, on a RESP3 connection with redis-rs's
+/// client-side cache (`cache-aio`, its default configuration).
+pub async fn cached_policies(
     url: &str,
     prefix: &str,
+    client_side_caching: bool,
 ) -> cached::AsyncRedisCache<String, TenantLlmPolicy> {
     cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder(prefix)
         .connection_string(url)
         .ttl(Duration::from_secs(3_600))
+        .client_side_caching(client_side_caching)
         .build()
         .await
         .expect("cached's AsyncRedisCache")
-}
-
-/// [`cached_plain`] with `client_side_caching(true)`: a RESP3 connection with redis-rs's
-/// client-side cache (`cache-aio`, its default configuration).
-pub async fn cached_csc(
-    url: &str,
-    prefix: &str,
-) -> cached::AsyncRedisCache<String, TenantLlmPolicy> {
-    cached::AsyncRedisCache::<String, TenantLlmPolicy>::builder(prefix)
-        .connection_string(url)
-        .ttl(Duration::from_secs(3_600))
-        .client_side_caching(true)
-        .build()
-        .await
-        .expect("cached's AsyncRedisCache with client-side caching")
 }
 
 /// One operation of each variant, all of one signature (see [`dispatch!`]): `conn` is
