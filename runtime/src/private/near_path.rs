@@ -7,11 +7,13 @@
 //! value type, so it picks the path per method at compile time with
 //! [`Probe`] (autoref specialization, stable Rust):
 //!
-//! ```ignore
-//! {
+//! ```
+//! # #[derive(Clone, serde::Deserialize)] struct TenantLlmPolicy;
+//! let near = {
 //!     use ::cacheward::__private::near_path::{ByClone as _, ByDecode as _};
 //!     (&::cacheward::__private::near_path::Probe::<TenantLlmPolicy>::new()).near_path()
-//! }
+//! };
+//! # let _: ::cacheward::__private::near_path::Cloned = near;
 //! ```
 //!
 //! `ByClone::near_path` is a method of `Probe<T>` itself, implemented only when `T` is
