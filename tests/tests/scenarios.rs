@@ -147,6 +147,7 @@ mod own {
         near_cache::an_invalidation_during_the_insert_is_not_lost (flavor = "multi_thread", worker_threads = 2);
         near_cache::soak_two_instances_agree_with_the_database_after_the_writes (flavor = "multi_thread", worker_threads = 2);
         near_cache::a_decorators_near_hits_clone_one_decoded_value_and_a_write_replaces_it (flavor = "multi_thread", worker_threads = 2);
+        near_cache::a_decorator_returning_an_arc_shares_one_value_across_near_hits (flavor = "multi_thread", worker_threads = 2);
         near_cache::a_near_entry_is_never_handed_out_as_another_type (flavor = "multi_thread", worker_threads = 2);
         pending_invalidations::a_write_during_a_partition_reaches_every_instance_after_it_heals (flavor = "multi_thread", worker_threads = 2);
         pending_invalidations::a_write_while_the_breaker_is_open_is_replayed_after_recovery (flavor = "multi_thread", worker_threads = 2);

@@ -406,6 +406,10 @@ trait CountedItems: Send + Sync {
 
     #[cached(key = "near:uncloned:<id>")]
     async fn uncloned(&self, id: u64) -> Option<Uncloned>;
+
+    /// An `Arc` value (serde's `rc` feature): a near hit clones the `Arc`.
+    #[cached(key = "near:shared-counted:<id>")]
+    async fn shared(&self, id: u64) -> Result<Option<Arc<Counted>>, Fail>;
 }
 
 impl CountedItems for Arc<Db> {
@@ -417,6 +421,10 @@ impl CountedItems for Arc<Db> {
     async fn uncloned(&self, id: u64) -> Option<Uncloned> {
         let Row { id, version } = self.item(id).await.ok()??;
         Some(Uncloned { id, version })
+    }
+
+    async fn shared(&self, id: u64) -> Result<Option<Arc<Counted>>, Fail> {
+        Ok(self.counted(id).await?.map(Arc::new))
     }
 }
 
@@ -511,6 +519,44 @@ pub async fn a_decorators_near_hits_clone_one_decoded_value_and_a_write_replaces
     }
     assert_eq!(cache.stats().near_hits - near, 20);
     assert_eq!(UNCLONED_DECODES.load(Ordering::SeqCst) - decodes, 20);
+}
+
+/// A decorator whose value type is an `Arc` hands out the one decoded `Arc` on every
+/// near hit: no decode, no clone of the value; a write replaces it.
+pub async fn a_decorator_returning_an_arc_shares_one_value_across_near_hits() {
+    let server = RedisServer::start();
+    let db = Arc::new(Db::default());
+    db.rows.lock().unwrap().insert(1, 1);
+    let cache = near_cache(&server.url());
+    let store = CachingCountedItems::new(Arc::clone(&db), cache.clone());
+    until_near_hit(&cache, || store.shared(1)).await;
+
+    let first = store.shared(1).await.unwrap().unwrap();
+    let (decodes, clones, near) = (
+        DECODES.load(Ordering::SeqCst),
+        CLONES.load(Ordering::SeqCst),
+        cache.stats().near_hits,
+    );
+    for _ in 0..100 {
+        let hit = store.shared(1).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&hit, &first), "every near hit is the same Arc");
+    }
+    assert_eq!(cache.stats().near_hits - near, 100);
+    assert_eq!(DECODES.load(Ordering::SeqCst) - decodes, 0, "no decode");
+    assert_eq!(
+        CLONES.load(Ordering::SeqCst) - clones,
+        0,
+        "no clone of the value"
+    );
+
+    // A write through the decorator's cache evicts: the next read is a new value.
+    let two = Row { id: 1, version: 2 };
+    cache
+        .set("near:shared-counted:1", &two, Duration::from_secs(300))
+        .await;
+    let after = store.shared(1).await.unwrap().unwrap();
+    assert_eq!(after.version, 2);
+    assert!(!Arc::ptr_eq(&after, &first));
 }
 
 /// The same JSON read as another type.
