@@ -8,8 +8,21 @@
 /// `_` and `.`. Every other byte is escaped as `%XX`.
 #[inline]
 pub(crate) fn is_plain_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+    PLAIN[usize::from(b)]
 }
+
+/// [`is_plain_byte`] as a table: one load per byte when a key is built (a key's values
+/// are escaped on every read, near hits included).
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+        i += 1;
+    }
+    table
+};
 
 /// Whether an encoded value may contain `c`: the plain bytes, `%` (escapes) and `~`
 /// (written for `None`).

@@ -233,6 +233,14 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn the_plain_byte_table_is_the_documented_set() {
+        for b in 0..=u8::MAX {
+            let documented = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+            assert_eq!(is_plain(b), documented, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
     fn ordinary_ids_are_unchanged() {
         for id in ["tenant-42", "acme_corp", "v1.2.3", "ABCxyz019", ""] {
             assert_eq!(encode(id), id);
