@@ -212,6 +212,33 @@ impl<S: PolicyStore + ?Sized> PolicyStore for std::sync::Arc<S> {
     }
 }
 
+/// [`PolicyStore`] handing out shared policies (serde's `rc` feature makes an `Arc`
+/// a value type): a near hit of its decorator `CachingSharedPolicyStore` is an `Arc`
+/// clone instead of a clone of the policy. Its own key prefix, so that its entries
+/// hold their own decoded type.
+#[cacheward::cached_store(key = "copilot:llm:shared-policy:<tenant_id>", ttl = 300)]
+#[async_trait::async_trait]
+pub trait SharedPolicyStore: Send + Sync {
+    /// The policy of `tenant_id`, if it has one.
+    async fn get_shared_policy(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<std::sync::Arc<TenantLlmPolicy>>, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<S: PolicyStore + ?Sized> SharedPolicyStore for std::sync::Arc<S> {
+    async fn get_shared_policy(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<std::sync::Arc<TenantLlmPolicy>>, StoreError> {
+        Ok((**self)
+            .get_policy(tenant_id)
+            .await?
+            .map(std::sync::Arc::new))
+    }
+}
+
 /// The read-through decorator as a user would write it by hand over [`cacheward::Cache`]'s
 /// public API (`get`, then the inner call, then `set`): no single-flight.
 ///

@@ -36,7 +36,15 @@ pub fn run(v: Variant, ops: u64, tasks: usize, url: Option<&str>) {
         let mut subjects = Subjects::new(&url, bench_cache(&url), BackingStore::instant()).await;
         subjects.load_tenants().await;
         subjects.load_batch().await;
-        if matches!(v, Variant::Near | Variant::NearBare) {
+        if matches!(
+            v,
+            Variant::Near
+                | Variant::NearBare
+                | Variant::NearShared
+                | Variant::NearArc
+                | Variant::NearGet
+                | Variant::CachedCsc
+        ) {
             subjects.add_near_cache(&url).await;
         }
         let loads = subjects.inner.calls();

@@ -10,8 +10,9 @@ use cached::ConcurrentCachedAsync as _;
 use cacheward::ratelimit::Refill;
 use cacheward::{Algorithm, Cache, Codec, RateLimiter};
 use cacheward_benches::policy::{
-    BackingStore, CachingFeatureStore, CachingPolicyStore, FeatureStore as _,
-    HandCachedPolicyStore, PolicyStore, StoreError, TenantLlmPolicy, policy_key,
+    BackingStore, CachingFeatureStore, CachingPolicyStore, CachingSharedPolicyStore,
+    FeatureStore as _, HandCachedPolicyStore, PolicyStore, SharedPolicyStore as _, StoreError,
+    TenantLlmPolicy, policy_key,
 };
 use redis::AsyncCommands as _;
 
@@ -117,6 +118,10 @@ macro_rules! dispatch {
                 let $op = S::near_get_op;
                 $then
             }
+            V::NearShared => {
+                let $op = S::near_shared_op;
+                $then
+            }
             V::CachedCsc => {
                 let $op = S::cached_csc_op;
                 $then
@@ -182,6 +187,9 @@ pub enum Variant {
     NearArc,
     /// `Cache::get` over the cache with a near cache: a decode per near hit.
     NearGet,
+    /// The generated `CachingSharedPolicyStore::get_shared_policy` (values are `Arc`s)
+    /// over the cache with a near cache: an `Arc` clone per near hit.
+    NearShared,
     /// The `cached` crate's `AsyncRedisCache` with `client_side_caching(true)` (redis-rs
     /// `cache-aio`: RESP3 tracking, the undecoded reply kept in process).
     CachedCsc,
@@ -192,7 +200,7 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, in the order [`Variant::name`] lists them.
-    pub const ALL: [Variant; 24] = [
+    pub const ALL: [Variant; 25] = [
         Variant::Floor,
         Variant::FloorClone,
         Variant::Generated,
@@ -215,6 +223,7 @@ impl Variant {
         Variant::NearBare,
         Variant::NearArc,
         Variant::NearGet,
+        Variant::NearShared,
         Variant::CachedCsc,
         Variant::SingleFlight,
     ];
@@ -244,6 +253,7 @@ impl Variant {
             Variant::NearBare => "near-bare",
             Variant::NearArc => "near-arc",
             Variant::NearGet => "near-get",
+            Variant::NearShared => "near-shared",
             Variant::CachedCsc => "cached-csc",
             Variant::SingleFlight => "single-flight",
         }
@@ -394,6 +404,7 @@ impl Subjects {
             .expect("cache url");
         let near = NearSubjects {
             store: CachingPolicyStore::new(self.inner.clone(), cache.clone()),
+            shared: CachingSharedPolicyStore::new(self.inner.clone(), cache.clone()),
             cache,
             bare: quick_cache::sync::Cache::new(2 * TENANTS),
             csc: cached_policies(url, "bench-cached", true).await,
@@ -410,6 +421,7 @@ impl Subjects {
         }
         for t in &self.tenants {
             answered(near.store.get_policy(t).await);
+            answered(near.shared.get_shared_policy(t).await);
             near.bare
                 .insert(t.clone(), Arc::new(TenantLlmPolicy::sample(t)));
             assert!(
@@ -475,6 +487,7 @@ pub struct NearSubjects {
     /// The cache with the near cache on.
     pub cache: Cache,
     store: CachingPolicyStore<Arc<BackingStore>>,
+    shared: CachingSharedPolicyStore<Arc<BackingStore>>,
     bare: quick_cache::sync::Cache<String, Arc<TenantLlmPolicy>>,
     csc: cached::AsyncRedisCache<String, TenantLlmPolicy>,
 }
@@ -617,6 +630,10 @@ impl Subjects {
             .is_some()
     }
 
+    pub async fn near_shared_op(&self, _: &mut Connection, tenant: &String) -> bool {
+        answered(self.near().shared.get_shared_policy(tenant).await)
+    }
+
     pub async fn near_get_op(&self, _: &mut Connection, tenant: &String) -> bool {
         self.near()
             .cache
@@ -655,7 +672,7 @@ fn decodes(bytes: Option<Vec<u8>>) -> bool {
 }
 
 /// Whether a store answered with a policy.
-fn answered(got: Result<Option<TenantLlmPolicy>, StoreError>) -> bool {
+fn answered<P>(got: Result<Option<P>, StoreError>) -> bool {
     matches!(got, Ok(Some(_)))
 }
 
